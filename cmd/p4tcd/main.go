@@ -1,0 +1,150 @@
+// Command p4tcd is a P4Runtime server that turns a Linux host into a
+// P4-programmable switch backed by Linux TC.
+//
+//	p4tcd --grpc-addr 127.0.0.1:9559 --device-id 1 --datapath none
+//
+// See the README for every flag.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"google.golang.org/grpc"
+
+	"github.com/p4tcd/p4tcd/server"
+	"github.com/p4tcd/p4tcd/translator"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "p4tcd:", err)
+		os.Exit(1)
+	}
+}
+
+// config is the daemon's command line.
+type config struct {
+	grpcAddr           string
+	deviceID           uint64
+	datapath           string
+	ports              portMap
+	logLevel           slog.Level
+	deviceIDZero       bool
+	missingElectionID0 bool
+	keepForwarding     bool
+}
+
+// portMap holds --port N=IFACE flags: P4 port number to interface name.
+type portMap map[uint32]string
+
+func (p portMap) String() string {
+	var parts []string
+	for n, ifc := range p {
+		parts = append(parts, fmt.Sprintf("%d=%s", n, ifc))
+	}
+	return strings.Join(parts, ",")
+}
+
+func (p portMap) Set(s string) error {
+	num, ifc, ok := strings.Cut(s, "=")
+	if !ok || ifc == "" {
+		return fmt.Errorf("want N=IFACE, got %q", s)
+	}
+	n, err := strconv.ParseUint(num, 10, 32)
+	if err != nil || n == 0 {
+		return fmt.Errorf("port number %q: must be a positive 32-bit number", num)
+	}
+	if old, dup := p[uint32(n)]; dup {
+		return fmt.Errorf("port %d given twice (%s and %s)", n, old, ifc)
+	}
+	p[uint32(n)] = ifc
+	return nil
+}
+
+func parseFlags(args []string, stderr io.Writer) (*config, error) {
+	cfg := &config{ports: portMap{}}
+	fs := flag.NewFlagSet("p4tcd", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.grpcAddr, "grpc-addr", "127.0.0.1:9559", "address the P4Runtime gRPC service listens on")
+	fs.Uint64Var(&cfg.deviceID, "device-id", 1, "P4Runtime device id of this switch (non-zero)")
+	fs.StringVar(&cfg.datapath, "datapath", "none", "datapath: none (control plane only), ebpf (BPF maps on a stock kernel), p4tc (P4TC kernel module)")
+	fs.Var(cfg.ports, "port", "map P4 port N to interface IFACE, as N=IFACE (repeatable)")
+	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
+	fs.BoolVar(&cfg.deviceIDZero, "accept-device-id-zero", true, "also answer to device id 0 (BMv2, tutorials and PTF tests use it)")
+	fs.BoolVar(&cfg.missingElectionID0, "missing-election-id-as-zero", true, "treat a missing election id as (0,0) while no primary exists (PI behaviour; PTF tests rely on it)")
+	fs.BoolVar(&cfg.keepForwarding, "keep-forwarding", false, "on exit, leave the datapath attached so forwarding continues")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if cfg.deviceID == 0 {
+		return nil, errors.New("--device-id must be non-zero (P4Runtime v1.5 §5.2)")
+	}
+	return cfg, nil
+}
+
+func newBackend(cfg *config) (translator.Backend, error) {
+	switch cfg.datapath {
+	case "none":
+		if len(cfg.ports) > 0 {
+			return nil, errors.New("--port needs a datapath: --datapath none forwards nothing")
+		}
+		return translator.NewNoneBackend(), nil
+	case "ebpf", "p4tc", "auto":
+		return nil, fmt.Errorf("--datapath %s is not available in this build", cfg.datapath)
+	}
+	return nil, fmt.Errorf("--datapath %q: want none, ebpf or p4tc", cfg.datapath)
+}
+
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	backend, err := newBackend(cfg)
+	if err != nil {
+		return err
+	}
+	defer backend.Close()
+
+	lis, err := net.Listen("tcp", cfg.grpcAddr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	dev := translator.NewDevice(backend)
+	srv := server.New(cfg.deviceID, dev,
+		server.WithLogger(log),
+		server.WithDeviceIDZero(cfg.deviceIDZero),
+		server.WithMissingElectionIDAsZero(cfg.missingElectionID0),
+	)
+	g := grpc.NewServer(server.GRPCOptions()...)
+	srv.Register(g)
+
+	errc := make(chan error, 1)
+	go func() { errc <- g.Serve(lis) }()
+	log.Info("p4tcd serving", "addr", lis.Addr().String(), "device_id", cfg.deviceID, "datapath", cfg.datapath)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	g.GracefulStop()
+	return nil
+}

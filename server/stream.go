@@ -1,0 +1,93 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// StreamChannel runs one controller session (§5, §14): arbitration first,
+// then packet I/O and notifications. The stream ends with the status of a
+// rejected arbitration update, or when the client closes it.
+func (s *Server) StreamChannel(stream p4v1.P4Runtime_StreamChannelServer) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	c := &controller{out: newSendQueue(s.opts.streamQueue)}
+
+	// One goroutine sends, so stream.Send is never called concurrently;
+	// it stops before this handler returns.
+	sendDone := make(chan struct{})
+	go func() {
+		defer close(sendDone)
+		for {
+			msgs := c.out.take(ctx.Done())
+			if msgs == nil {
+				return
+			}
+			for _, m := range msgs {
+				if err := stream.Send(m); err != nil {
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	joined := false
+	defer func() {
+		if joined {
+			s.arb.leave(c)
+		}
+		c.out.close()
+		cancel()
+		<-sendDone
+	}()
+
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			if status.Code(err) == codes.Canceled {
+				return nil
+			}
+			return err
+		}
+		switch x := req.GetUpdate().(type) {
+		case *p4v1.StreamMessageRequest_Arbitration:
+			upd := x.Arbitration
+			if err := s.checkDevice(upd.GetDeviceId()); err != nil {
+				if joined {
+					return status.Errorf(codes.FailedPrecondition, "stream is for device %d, not %d: open a new stream", s.deviceID, upd.GetDeviceId())
+				}
+				return err
+			}
+			if err := s.arb.arbitrate(c, upd, !joined, s.opts.missingElectionZero); err != nil {
+				s.opts.log.Info("arbitration refused", "role", upd.GetRole().GetName(), "err", err)
+				return err
+			}
+			joined = true
+		case *p4v1.StreamMessageRequest_Packet:
+			if !joined || !s.arb.isPrimary(c) {
+				c.out.push(streamError(codes.PermissionDenied, "only the primary controller may send packets", &p4v1.StreamError{Details: &p4v1.StreamError_PacketOut{PacketOut: &p4v1.PacketOutError{PacketOut: x.Packet}}}), true)
+				continue
+			}
+			c.out.push(streamError(codes.Unimplemented, "packet-out is not supported by this datapath yet", &p4v1.StreamError{Details: &p4v1.StreamError_PacketOut{PacketOut: &p4v1.PacketOutError{PacketOut: x.Packet}}}), true)
+		case *p4v1.StreamMessageRequest_DigestAck:
+			c.out.push(streamError(codes.Unimplemented, "digests are not supported by this datapath yet", &p4v1.StreamError{Details: &p4v1.StreamError_DigestListAck{DigestListAck: &p4v1.DigestListAckError{DigestListAck: x.DigestAck}}}), true)
+		default:
+			c.out.push(streamError(codes.InvalidArgument, "unknown stream message", &p4v1.StreamError{Details: &p4v1.StreamError_Other{Other: &p4v1.StreamOtherError{Other: req.GetOther()}}}), true)
+		}
+	}
+}
+
+// streamError fills a StreamError (§14.6) for the message it reports.
+func streamError(c codes.Code, msg string, e *p4v1.StreamError) *p4v1.StreamMessageResponse {
+	e.CanonicalCode = int32(c)
+	e.Message = msg
+	return &p4v1.StreamMessageResponse{Update: &p4v1.StreamMessageResponse_Error{Error: e}}
+}

@@ -1,0 +1,306 @@
+package translator
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+)
+
+// Scope is who issues a Write or Read: the P4Runtime role and what its role
+// config allows.
+type Scope struct {
+	// Role is the role name ("" is the default role, full access).
+	Role string
+	// Writable holds the P4 object ids the role may write and read; nil
+	// allows all.
+	Writable map[uint32]bool
+}
+
+func (s *Scope) allows(id uint32) bool {
+	return s == nil || s.Writable == nil || s.Writable[id]
+}
+
+// flushSize bounds how many ops the Device hands a backend at once.
+const flushSize = 4096
+
+// Device is one P4Runtime device: its pipeline config, the shadow store of
+// its entries and the backend that realises them. It is safe for concurrent
+// use: Writes and pipeline changes are serialised, Reads run in parallel and
+// each sees a Write either whole or not at all (P4Runtime §12.4
+// "Parallelism of Read and Write Requests").
+type Device struct {
+	backend Backend
+
+	// mu guards every field below. Writers hold it for a whole batch.
+	mu  sync.RWMutex
+	cfg *Config // the config Reads and Writes refer to; nil before the first
+	// realized is false between VERIFY_AND_SAVE and COMMIT: the backend
+	// still runs the previous config and Writes touch only the store.
+	realized bool
+	st       *store
+}
+
+// NewDevice returns a Device with no pipeline that realises everything with b.
+func NewDevice(b Backend) *Device { return &Device{backend: b} }
+
+// Backend returns the device's backend.
+func (d *Device) Backend() Backend { return d.backend }
+
+// Config returns the config Reads and Writes refer to, or nil.
+func (d *Device) Config() *Config {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.cfg
+}
+
+// SetPipeline carries out SetForwardingPipelineConfig (P4Runtime §15).
+func (d *Device) SetPipeline(action p4v1.SetForwardingPipelineConfigRequest_Action, raw *p4v1.ForwardingPipelineConfig) error {
+	if action == p4v1.SetForwardingPipelineConfigRequest_COMMIT {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.commitSavedLocked(raw)
+	}
+	if action == p4v1.SetForwardingPipelineConfigRequest_UNSPECIFIED || action > p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT {
+		return errorf(ErrInvalid, "action %v is not a pipeline config action", action)
+	}
+	if raw == nil {
+		return errorf(ErrInvalid, "%v needs a config", action)
+	}
+	c, err := CompileConfig(raw)
+	if err != nil {
+		return fmt.Errorf("compile pipeline: %w", err)
+	}
+	initial, err := c.initialEntries()
+	if err != nil {
+		return errorf(ErrInvalid, "device config: %v", err)
+	}
+	fresh := newStore(c.Pipeline)
+	var ops []Op
+	for _, e := range initial {
+		op, _, err := fresh.stage(e, opInsert)
+		if err != nil {
+			return errorf(ErrInvalid, "device config: initial entry of table %s: %v", e.Table.Name, err)
+		}
+		ops = append(ops, op)
+	}
+	if err := d.backend.Verify(c); err != nil {
+		return fmt.Errorf("verify pipeline: %w", err)
+	}
+
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch action {
+	case p4v1.SetForwardingPipelineConfigRequest_VERIFY:
+		return nil
+	case p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_SAVE:
+		// Forwarding keeps the old config; Reads and Writes refer to the
+		// new one and COMMIT replays them.
+		d.cfg, d.st, d.realized = c, fresh, false
+		return nil
+	case p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT:
+		if d.cfg != nil && d.realized {
+			return d.reconcileLocked(c)
+		}
+	}
+	// VERIFY_AND_COMMIT (and a reconcile with nothing to keep).
+	if err := d.backend.Commit(c); err != nil {
+		return fmt.Errorf("commit pipeline: %w", err)
+	}
+	d.cfg, d.st, d.realized = c, fresh, true
+	if n, err := d.backend.Apply(ops); err != nil {
+		return fmt.Errorf("apply initial entry %d: %w", n, err)
+	}
+	return nil
+}
+
+// commitSavedLocked realises the config saved by VERIFY_AND_SAVE and replays
+// the entries written since.
+func (d *Device) commitSavedLocked(raw *p4v1.ForwardingPipelineConfig) error {
+	if raw != nil {
+		return errorf(ErrInvalid, "COMMIT takes no config; it realises the saved one")
+	}
+	if d.cfg == nil || d.realized {
+		return errorf(ErrNotFound, "COMMIT: no saved config (VERIFY_AND_SAVE first)")
+	}
+	if err := d.backend.Commit(d.cfg); err != nil {
+		return fmt.Errorf("commit pipeline: %w", err)
+	}
+	d.realized = true
+	ops := d.st.replayOps()
+	if n, err := d.backend.Apply(ops); err != nil {
+		return fmt.Errorf("replay saved entries (%d of %d applied): %w", n, len(ops), err)
+	}
+	return nil
+}
+
+// reconcileLocked replaces the pipeline keeping every entry: each stored
+// entry is translated again under the new P4Info; if any does not fit, the
+// state cannot be preserved and nothing changes (P4Runtime §15:
+// RECONCILE_AND_COMMIT returns INVALID_ARGUMENT).
+func (d *Device) reconcileLocked(c *Config) error {
+	next := newStore(c.Pipeline)
+	var keep []*Entry
+	for _, t := range d.cfg.TableOrder {
+		ts := d.st.tables[t.ID]
+		for _, old := range ts.entries {
+			e, err := c.retranslate(old)
+			if err != nil {
+				return errorf(ErrInvalid, "reconcile: entry of table %s cannot be kept: %v", t.Name, err)
+			}
+			if _, _, err := next.stage(e, opInsert); err != nil {
+				return errorf(ErrInvalid, "reconcile: entry of table %s cannot be kept: %v", t.Name, err)
+			}
+			keep = append(keep, e)
+		}
+		if ts.deflt.Action != t.InitialDefault {
+			nt := c.Tables[t.ID]
+			if nt == nil {
+				return errorf(ErrInvalid, "reconcile: table %s with a default action set is not in the new pipeline", t.Name)
+			}
+			e, err := c.retranslate(ts.deflt)
+			if err != nil {
+				return errorf(ErrInvalid, "reconcile: default entry of table %s cannot be kept: %v", t.Name, err)
+			}
+			next.tables[nt.ID].deflt = e
+			keep = append(keep, e)
+		}
+	}
+	if err := d.backend.Reconcile(c, keep); err != nil {
+		return fmt.Errorf("reconcile pipeline: %w", err)
+	}
+	d.cfg, d.st = c, next
+	return nil
+}
+
+// retranslate re-parses a stored entry under another config.
+func (c *Config) retranslate(old *Entry) (*Entry, error) {
+	te := cloneEntryProto(old.proto)
+	te.IsConst = false
+	op := opInsert
+	if old.IsDefault {
+		op = opModify
+	}
+	e, err := c.parseTableEntry(te, op)
+	if err != nil {
+		return nil, err
+	}
+	e.Const, e.proto.IsConst = old.Const, old.Const
+	e.Origin = old.Origin
+	return e, nil
+}
+
+// stage checks e against the store and applies it there, returning the op
+// for the backend and how to undo it. noop is true when the backend has
+// nothing to do.
+func (s *store) stage(e *Entry, op writeOp) (Op, undo, error) {
+	ts := s.tables[e.Table.ID]
+	t := e.Table
+	if e.IsDefault {
+		prev := ts.deflt
+		ts.deflt = e
+		return Op{Kind: OpSetDefault, Entry: e, Prev: prev}, undo{ts: ts, prev: prev, dflt: true}, nil
+	}
+	prev := ts.entries[e.skey]
+	switch op {
+	case opInsert:
+		if prev != nil {
+			return Op{}, undo{}, errorf(ErrExists, "table %s: entry %s already exists", t.Name, describeKey(e))
+		}
+		if t.Size > 0 && int64(len(ts.entries)) >= t.Size {
+			return Op{}, undo{}, errorf(ErrFull, "table %s is full (%d entries)", t.Name, t.Size)
+		}
+		ts.entries[e.skey] = e
+		return Op{Kind: OpInsert, Entry: e}, undo{ts: ts, key: e.skey}, nil
+	case opModify:
+		if prev == nil {
+			return Op{}, undo{}, errorf(ErrNotFound, "table %s: no entry %s to modify", t.Name, describeKey(e))
+		}
+		if prev.Const {
+			if e.Action != nil {
+				return Op{}, undo{}, errorf(ErrPermission, "table %s: entry %s is const; its action cannot change", t.Name, describeKey(e))
+			}
+		}
+		if e.Action == nil {
+			// MODIFY without action keeps the action (§9.1.2).
+			e.Action = prev.Action
+			e.proto.Action = prev.proto.Action
+		}
+		e.Const, e.proto.IsConst, e.Origin = prev.Const, prev.Const, prev.Origin
+		ts.entries[e.skey] = e
+		return Op{Kind: OpModify, Entry: e, Prev: prev}, undo{ts: ts, key: e.skey, prev: prev}, nil
+	default:
+		if prev == nil {
+			return Op{}, undo{}, errorf(ErrNotFound, "table %s: no entry %s to delete", t.Name, describeKey(e))
+		}
+		if prev.Const {
+			return Op{}, undo{}, errorf(ErrPermission, "table %s: entry %s is const and cannot be deleted", t.Name, describeKey(e))
+		}
+		delete(ts.entries, e.skey)
+		return Op{Kind: OpDelete, Entry: prev}, undo{ts: ts, key: e.skey, prev: prev}, nil
+	}
+}
+
+// replayOps lists every entry as ops that rebuild the store in a fresh
+// backend pipeline: inserts, then defaults that differ from the program's.
+func (s *store) replayOps() []Op {
+	var ops []Op
+	for _, ts := range s.tables {
+		for _, e := range ts.entries {
+			ops = append(ops, Op{Kind: OpInsert, Entry: e})
+		}
+	}
+	for _, ts := range s.tables {
+		if ts.deflt.Action != ts.table.InitialDefault {
+			ops = append(ops, Op{Kind: OpSetDefault, Entry: ts.deflt, Prev: initialDefaultEntry(ts.table)})
+		}
+	}
+	return ops
+}
+
+// describeKey renders an entry's key for messages: the match fields and
+// priority, hex values only.
+func describeKey(e *Entry) string {
+	s := "{"
+	for i, f := range e.Table.Fields {
+		fm := &e.Match[i]
+		if !fm.Set {
+			continue
+		}
+		if len(s) > 1 {
+			s += " "
+		}
+		s += f.Name + "="
+		if f.IsString {
+			s += fmt.Sprintf("%q", fm.Value)
+			continue
+		}
+		s += hexOf(fm.Value)
+		switch f.Kind {
+		case MatchLPM:
+			s += fmt.Sprintf("/%d", fm.PrefixLen)
+		case MatchTernary:
+			s += "&&&" + hexOf(fm.Mask)
+		case MatchRange:
+			s += ".." + hexOf(fm.High)
+		}
+	}
+	if e.Priority != 0 {
+		s += fmt.Sprintf(" priority=%d", e.Priority)
+	}
+	return s + "}"
+}
+
+// cloneEntryProto copies the top level of a TableEntry; sub-messages are
+// shared (they are never mutated once stored).
+func cloneEntryProto(te *p4v1.TableEntry) *p4v1.TableEntry {
+	return &p4v1.TableEntry{
+		TableId: te.TableId, Match: te.Match, Action: te.Action, Priority: te.Priority,
+		ControllerMetadata: te.ControllerMetadata, Metadata: te.Metadata,
+		IsDefaultAction: te.IsDefaultAction, IdleTimeoutNs: te.IdleTimeoutNs, IsConst: te.IsConst,
+	}
+}
+
+// timeNow is replaced in tests.
+var timeNow = time.Now

@@ -1,0 +1,615 @@
+package translator
+
+import (
+	"bytes"
+	"encoding/binary"
+	"time"
+
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+)
+
+// FieldMatch is one key field of an entry in canonical form. The zero value
+// is a don't-care match.
+type FieldMatch struct {
+	// Value is the canonical value (exact, lpm, ternary, optional) or the
+	// low bound (range).
+	Value []byte
+	// Mask is the canonical ternary mask.
+	Mask []byte
+	// High is the canonical high bound of a range.
+	High []byte
+	// PrefixLen is the LPM prefix length.
+	PrefixLen int
+	// Set is false for a don't-care match (the field was omitted).
+	Set bool
+}
+
+// ActionCall is an action with its arguments.
+type ActionCall struct {
+	Action *Action
+	// Params holds the canonical value of each parameter, by parameter
+	// index.
+	Params [][]byte
+}
+
+// Blob returns the action's parameters laid out as P4TC's parameter blob
+// (ParamLayout), or nil when the action has no layout.
+func (a *ActionCall) Blob() []byte {
+	l := a.Action.Layout
+	if l == nil {
+		return nil
+	}
+	b := make([]byte, l.Size)
+	for i := range a.Params {
+		l.Params[i].Put(b, a.Params[i])
+	}
+	return b
+}
+
+// Origin says who created an entry.
+type Origin uint8
+
+const (
+	// OriginController: written over P4Runtime (or a device config's
+	// initial entries).
+	OriginController Origin = iota
+	// OriginDatapath: created by the datapath itself (add-on-miss).
+	OriginDatapath
+)
+
+// Entry is a table entry in canonical, typed form: what backends program.
+// An Entry is immutable once the Device stores it.
+type Entry struct {
+	Table *Table
+	// Match has one element per table key field, by field index.
+	Match []FieldMatch
+	// Key is the key blob (KeyLayout) with don't-care and masked-out bits
+	// zero; nil when the table has no layout.
+	Key []byte
+	// Mask is the mask blob of lpm, ternary and optional fields (all ones
+	// for exact fields); nil for exact-only tables and tables without
+	// layout. Range fields have a zero mask here: backends expand them
+	// from Match.
+	Mask []byte
+	// Priority is the P4Runtime priority: higher wins; 0 for tables without
+	// ternary, range or optional fields.
+	Priority int32
+	// IsDefault marks the table's default entry.
+	IsDefault bool
+	// Action is the entry's action; nil only for the default entry of a
+	// table that has no default action.
+	Action *ActionCall
+	// IdleTimeoutNs is the P4Runtime TTL (0: never ages).
+	IdleTimeoutNs int64
+	// Const: the entry cannot be modified or deleted by controllers.
+	Const bool
+	// Origin says who created the entry.
+	Origin Origin
+
+	// written is when a controller last wrote the entry.
+	written time.Time
+	// proto is the canonical P4Runtime form served to Reads. It shares
+	// sub-messages with the request it came from and is never mutated.
+	proto *p4v1.TableEntry
+	// skey identifies the entry in its table: match and priority.
+	skey string
+}
+
+// writeOp is what an update wants done with an entry.
+type writeOp uint8
+
+const (
+	opInsert writeOp = iota
+	opModify
+	opDelete
+)
+
+// parseTableEntry checks a TableEntry of a Write and returns its canonical
+// form. For DELETE only the key is considered (P4Runtime §9.1: "All other
+// fields must be ignored"). For a MODIFY without action, Action is nil and
+// the caller keeps the stored action.
+func (p *Pipeline) parseTableEntry(te *p4v1.TableEntry, op writeOp) (*Entry, error) {
+	if te.GetTableId() == 0 {
+		return nil, errorf(ErrInvalid, "table_id 0 is only valid in wildcard reads")
+	}
+	t := p.Tables[te.GetTableId()]
+	if t == nil {
+		return nil, errorf(ErrInvalid, "table id %#x is not a table of the pipeline%s", te.GetTableId(), p.kindHint(te.GetTableId()))
+	}
+	if te.GetIsConst() {
+		return nil, errorf(ErrInvalid, "table %s: is_const must be false in writes", t.Name)
+	}
+	if te.GetTimeSinceLastHit() != nil {
+		return nil, errorf(ErrInvalid, "table %s: time_since_last_hit must be unset in writes", t.Name)
+	}
+	e := &Entry{Table: t, IsDefault: te.GetIsDefaultAction(), Priority: te.GetPriority()}
+	if e.IsDefault {
+		return p.parseDefaultEntry(t, te, e, op)
+	}
+	if t.Kind == TableKeyless {
+		if op == opInsert {
+			return nil, errorf(ErrInvalid, "table %s is keyless: only its default entry can be written", t.Name)
+		}
+		// MODIFY/DELETE of a keyless non-default entry can only be
+		// NOT_FOUND; the key parse below yields the empty key.
+	}
+	if err := p.parseKey(t, te, e); err != nil {
+		return nil, err
+	}
+	if op == opDelete {
+		e.proto = &p4v1.TableEntry{TableId: t.ID, Match: te.Match, Priority: e.Priority}
+		return e, nil
+	}
+	if te.GetIdleTimeoutNs() != 0 {
+		if !t.IdleTimeout {
+			return nil, errorf(ErrInvalid, "table %s does not support idle timeouts (idle_timeout_ns %d)", t.Name, te.GetIdleTimeoutNs())
+		}
+		if te.GetIdleTimeoutNs() < 0 {
+			return nil, errorf(ErrInvalid, "table %s: negative idle_timeout_ns %d", t.Name, te.GetIdleTimeoutNs())
+		}
+	}
+	e.IdleTimeoutNs = te.GetIdleTimeoutNs()
+	if err := p.checkDirectResources(t, te); err != nil {
+		return nil, err
+	}
+	if te.GetAction() == nil {
+		if op == opInsert {
+			return nil, errorf(ErrInvalid, "table %s: INSERT without an action", t.Name)
+		}
+	} else {
+		ac, err := p.parseTableAction(t, te.GetAction(), false)
+		if err != nil {
+			return nil, err
+		}
+		e.Action = ac
+	}
+	e.proto = &p4v1.TableEntry{
+		TableId: t.ID, Match: te.Match, Action: te.Action, Priority: e.Priority,
+		ControllerMetadata: te.GetControllerMetadata(), Metadata: te.GetMetadata(),
+		IdleTimeoutNs: e.IdleTimeoutNs,
+	}
+	return e, nil
+}
+
+func (p *Pipeline) parseDefaultEntry(t *Table, te *p4v1.TableEntry, e *Entry, op writeOp) (*Entry, error) {
+	// P4Runtime §9.1.3 "Default Entry".
+	if op != opModify {
+		return nil, errorf(ErrInvalid, "table %s: the default entry can only be modified, not %s", t.Name, opName(op))
+	}
+	if len(te.GetMatch()) != 0 {
+		return nil, errorf(ErrInvalid, "table %s: the default entry has no match fields (got %d)", t.Name, len(te.GetMatch()))
+	}
+	if te.GetPriority() != 0 {
+		return nil, errorf(ErrInvalid, "table %s: the default entry has priority 0 (got %d)", t.Name, te.GetPriority())
+	}
+	if te.GetIdleTimeoutNs() != 0 {
+		return nil, errorf(ErrInvalid, "table %s: default entries do not support idle timeouts", t.Name)
+	}
+	if err := p.checkDirectResources(t, te); err != nil {
+		return nil, err
+	}
+	if te.GetAction() == nil {
+		// Reset to the P4 program's default, metadata included.
+		e.Action = t.InitialDefault
+		e.proto = defaultProto(t, t.InitialDefault)
+		return e, nil
+	}
+	if t.ConstDefault != nil {
+		return nil, errorf(ErrPermission, "table %s: the default action %s is const", t.Name, t.ConstDefault.Name)
+	}
+	if t.Profile != nil {
+		// §9.1.3: the default entry of an indirect table is a constant
+		// NoAction.
+		return nil, errorf(ErrPermission, "table %s: the default entry of a table implemented by action profile %s cannot be changed", t.Name, t.Profile.Name)
+	}
+	ac, err := p.parseTableAction(t, te.GetAction(), true)
+	if err != nil {
+		return nil, err
+	}
+	e.Action = ac
+	e.proto = &p4v1.TableEntry{
+		TableId: t.ID, Action: te.Action, IsDefaultAction: true,
+		ControllerMetadata: te.GetControllerMetadata(), Metadata: te.GetMetadata(),
+	}
+	return e, nil
+}
+
+// defaultProto renders a table's default entry for Reads.
+func defaultProto(t *Table, ac *ActionCall) *p4v1.TableEntry {
+	te := &p4v1.TableEntry{TableId: t.ID, IsDefaultAction: true}
+	if ac != nil {
+		te.Action = &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: ac.proto()}}
+	}
+	return te
+}
+
+// proto renders an action call.
+func (a *ActionCall) proto() *p4v1.Action {
+	pa := &p4v1.Action{ActionId: a.Action.ID}
+	for i, v := range a.Params {
+		pa.Params = append(pa.Params, &p4v1.Action_Param{ParamId: a.Action.Params[i].ID, Value: v})
+	}
+	return pa
+}
+
+func opName(op writeOp) string {
+	return [...]string{"INSERT", "MODIFY", "DELETE"}[op]
+}
+
+// checkDirectResources rejects direct resource data for tables that have none.
+// Tables with direct counters and meters are served by the externs work; until
+// then their data is refused rather than silently dropped.
+func (p *Pipeline) checkDirectResources(t *Table, te *p4v1.TableEntry) error {
+	if te.GetCounterData() != nil && len(t.DirectCounters) == 0 {
+		return errorf(ErrInvalid, "table %s has no direct counter (counter_data set)", t.Name)
+	}
+	if (te.GetMeterConfig() != nil || te.GetMeterCounterData() != nil) && len(t.DirectMeters) == 0 {
+		return errorf(ErrInvalid, "table %s has no direct meter (meter_config set)", t.Name)
+	}
+	if te.GetCounterData() != nil || te.GetMeterConfig() != nil || te.GetMeterCounterData() != nil {
+		return errorf(ErrUnsupported, "table %s: writing direct counters and meters with a table entry is not supported yet", t.Name)
+	}
+	return nil
+}
+
+// parseKey checks the match fields and priority of te and fills e.Match,
+// e.Key, e.Mask and e.skey (P4Runtime §9.1.1 "Match Format").
+func (p *Pipeline) parseKey(t *Table, te *p4v1.TableEntry, e *Entry) error {
+	if t.NeedsPriority() {
+		if e.Priority <= 0 {
+			return errorf(ErrInvalid, "table %s: entries need a positive priority (ternary, range or optional match); got %d", t.Name, e.Priority)
+		}
+	} else if e.Priority != 0 {
+		return errorf(ErrInvalid, "table %s: priority must be 0 for a table without ternary, range or optional fields; got %d", t.Name, e.Priority)
+	}
+	return p.parseMatch(t, te, e)
+}
+
+// parseMatch checks the match fields of te and fills e.Match, e.Key, e.Mask
+// and e.skey (with e.Priority).
+func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry) error {
+	e.Match = make([]FieldMatch, len(t.Fields))
+	for _, m := range te.GetMatch() {
+		f := t.Field(m.GetFieldId())
+		if f == nil {
+			return errorf(ErrInvalid, "table %s: no match field with id %d", t.Name, m.GetFieldId())
+		}
+		fm := &e.Match[f.Index]
+		if fm.Set {
+			return errorf(ErrInvalid, "table %s: field %s given twice", t.Name, f.Name)
+		}
+		if err := parseFieldMatch(t, f, m, fm); err != nil {
+			return err
+		}
+	}
+	for i, f := range t.Fields {
+		if f.Kind == MatchExact && !e.Match[i].Set {
+			return errorf(ErrInvalid, "table %s: exact field %s is missing (exact fields cannot be omitted)", t.Name, f.Name)
+		}
+	}
+	e.skey = storeKey(t, e.Match, e.Priority)
+	if l := t.Layout; l != nil {
+		e.Key = make([]byte, l.Size)
+		if t.Kind != TableExact {
+			e.Mask = make([]byte, l.Size)
+		}
+		for i := range t.Fields {
+			layoutMatch(t.Fields[i], &l.Fields[i], &e.Match[i], e.Key, e.Mask)
+		}
+	}
+	return nil
+}
+
+func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch) error {
+	val := func(b []byte, what string) ([]byte, error) {
+		if f.IsString {
+			if len(b) == 0 || len(b) > maxStringBytes {
+				return nil, errorf(ErrInvalid, "table %s: field %s: %s must be 1..%d bytes, got %d", t.Name, f.Name, what, maxStringBytes, len(b))
+			}
+			return b, nil
+		}
+		c, ok := canonical(b, f.Bits)
+		if !ok {
+			if len(b) == 0 {
+				return nil, errorf(ErrInvalid, "table %s: field %s: empty %s", t.Name, f.Name, what)
+			}
+			return nil, errorf(ErrInvalid, "table %s: field %s: %s %s does not fit in %d bits", t.Name, f.Name, what, hexOf(b), f.Bits)
+		}
+		return c, nil
+	}
+	var err error
+	switch f.Kind {
+	case MatchExact:
+		x := m.GetExact()
+		if x == nil {
+			return wrongKind(t, f, m)
+		}
+		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
+			return err
+		}
+		x.Value = fm.Value
+	case MatchLPM:
+		x := m.GetLpm()
+		if x == nil {
+			return wrongKind(t, f, m)
+		}
+		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
+			return err
+		}
+		plen := int(x.GetPrefixLen())
+		if plen <= 0 || plen > f.Bits {
+			return errorf(ErrInvalid, "table %s: field %s: prefix_len %d not in 1..%d (omit the field for /0)", t.Name, f.Name, x.GetPrefixLen(), f.Bits)
+		}
+		if trailingZeros(fm.Value) < f.Bits-plen {
+			return errorf(ErrInvalid, "table %s: field %s: value %s has bits set beyond prefix /%d", t.Name, f.Name, hexOf(fm.Value), plen)
+		}
+		fm.PrefixLen = plen
+		x.Value = fm.Value
+	case MatchTernary:
+		x := m.GetTernary()
+		if x == nil {
+			return wrongKind(t, f, m)
+		}
+		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
+			return err
+		}
+		if fm.Mask, err = val(x.GetMask(), "mask"); err != nil {
+			return err
+		}
+		if isZero(fm.Mask) {
+			return errorf(ErrInvalid, "table %s: field %s: mask is zero (omit the field for a don't-care match)", t.Name, f.Name)
+		}
+		if !maskCovers(fm.Value, fm.Mask) {
+			return errorf(ErrInvalid, "table %s: field %s: value %s has bits outside mask %s", t.Name, f.Name, hexOf(fm.Value), hexOf(fm.Mask))
+		}
+		x.Value, x.Mask = fm.Value, fm.Mask
+	case MatchRange:
+		x := m.GetRange()
+		if x == nil {
+			return wrongKind(t, f, m)
+		}
+		if fm.Value, err = val(x.GetLow(), "low bound"); err != nil {
+			return err
+		}
+		if fm.High, err = val(x.GetHigh(), "high bound"); err != nil {
+			return err
+		}
+		if compareUint(fm.Value, fm.High) > 0 {
+			return errorf(ErrInvalid, "table %s: field %s: low %s is above high %s", t.Name, f.Name, hexOf(fm.Value), hexOf(fm.High))
+		}
+		if isZero(fm.Value) && bitLen(fm.High) == f.Bits && onesBelow(fm.High, f.Bits) {
+			return errorf(ErrInvalid, "table %s: field %s: range covers every value (omit the field for a don't-care match)", t.Name, f.Name)
+		}
+		x.Low, x.High = fm.Value, fm.High
+	case MatchOptional:
+		x := m.GetOptional()
+		if x == nil {
+			return wrongKind(t, f, m)
+		}
+		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
+			return err
+		}
+		x.Value = fm.Value
+	}
+	fm.Set = true
+	return nil
+}
+
+func wrongKind(t *Table, f *MatchField, m *p4v1.FieldMatch) error {
+	got := "nothing"
+	switch m.GetFieldMatchType().(type) {
+	case *p4v1.FieldMatch_Exact_:
+		got = "exact"
+	case *p4v1.FieldMatch_Lpm:
+		got = "lpm"
+	case *p4v1.FieldMatch_Ternary_:
+		got = "ternary"
+	case *p4v1.FieldMatch_Range_:
+		got = "range"
+	case *p4v1.FieldMatch_Optional_:
+		got = "optional"
+	case *p4v1.FieldMatch_Other:
+		got = "other"
+	}
+	return errorf(ErrInvalid, "table %s: field %s is %v, but the match gives %s", t.Name, f.Name, f.Kind, got)
+}
+
+// layoutMatch writes one field of a match into the key and mask blobs.
+func layoutMatch(f *MatchField, fl *FieldLayout, fm *FieldMatch, key, mask []byte) {
+	if !fm.Set {
+		return // don't care: zero value, zero mask
+	}
+	switch f.Kind {
+	case MatchExact, MatchOptional:
+		fl.Put(key, fm.Value)
+		if mask != nil {
+			fillOnes(fl, mask)
+		}
+	case MatchLPM:
+		fl.Put(key, fm.Value)
+		if mask != nil {
+			fl.PutPrefix(mask, fm.PrefixLen)
+		}
+	case MatchTernary:
+		fl.Put(key, fm.Value)
+		fl.Put(mask, fm.Mask)
+	case MatchRange:
+		// Backends expand ranges from the canonical bounds.
+	}
+}
+
+// fillOnes sets the field's bits (not its whole container) in the mask blob.
+func fillOnes(fl *FieldLayout, mask []byte) {
+	fl.PutPrefix(mask, fl.Bits)
+}
+
+// storeKey encodes an entry's identity within its table: every field's
+// canonical match at a fixed width, then the priority. It does not depend
+// on the kernel layout, so tables without one (sdn_string keys) work too.
+func storeKey(t *Table, match []FieldMatch, prio int32) string {
+	var buf [128]byte
+	b := buf[:0]
+	for i, f := range t.Fields {
+		fm := &match[i]
+		if !fm.Set {
+			b = append(b, 0)
+			continue
+		}
+		b = append(b, 1)
+		if f.IsString {
+			b = binary.AppendUvarint(b, uint64(len(fm.Value)))
+			b = append(b, fm.Value...)
+			continue
+		}
+		n := minBytes(f.Bits)
+		b = appendPadded(b, fm.Value, n)
+		switch f.Kind {
+		case MatchLPM:
+			b = binary.BigEndian.AppendUint32(b, uint32(fm.PrefixLen))
+		case MatchTernary:
+			b = appendPadded(b, fm.Mask, n)
+		case MatchRange:
+			b = appendPadded(b, fm.High, n)
+		}
+	}
+	b = binary.BigEndian.AppendUint32(b, uint32(prio))
+	return string(b)
+}
+
+func appendPadded(b, v []byte, n int) []byte {
+	for i := len(v); i < n; i++ {
+		b = append(b, 0)
+	}
+	return append(b, v...)
+}
+
+// trailingZeros counts the zero bits at the least significant end of a
+// big-endian value.
+func trailingZeros(v []byte) int {
+	n := 0
+	for i := len(v) - 1; i >= 0; i-- {
+		if v[i] == 0 {
+			n += 8
+			continue
+		}
+		x := v[i]
+		for x&1 == 0 {
+			n++
+			x >>= 1
+		}
+		return n
+	}
+	return n
+}
+
+// maskCovers reports whether value & mask == value for canonical big-endian
+// values (the shorter is zero-extended).
+func maskCovers(value, mask []byte) bool {
+	if len(value) > len(mask) {
+		return false // value has a set bit above the mask's top byte
+	}
+	off := len(mask) - len(value)
+	for i, v := range value {
+		if v&^mask[off+i] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// compareUint compares canonical big-endian unsigned values.
+func compareUint(a, b []byte) int {
+	if len(a) != len(b) {
+		if len(a) < len(b) {
+			return -1
+		}
+		return 1
+	}
+	return bytes.Compare(a, b)
+}
+
+// onesBelow reports whether the value has all of its low bits set, i.e.
+// is 2^bits-1 (given bitLen(v) == bits).
+func onesBelow(v []byte, bits int) bool {
+	m := make([]byte, minBytes(bits))
+	prefixMask(m, bits, bits)
+	c, _ := canonical(m, 0)
+	return bytes.Equal(c, v)
+}
+
+// parseTableAction checks a TableAction against the table (P4Runtime §9.1.2
+// "Action Specification").
+func (p *Pipeline) parseTableAction(t *Table, ta *p4v1.TableAction, asDefault bool) (*ActionCall, error) {
+	switch x := ta.GetType().(type) {
+	case *p4v1.TableAction_Action:
+		if t.Profile != nil {
+			return nil, errorf(ErrInvalid, "table %s is implemented by action profile %s: give a member, group or action set, not a direct action", t.Name, t.Profile.Name)
+		}
+		return p.parseAction(t, x.Action, asDefault)
+	case *p4v1.TableAction_ActionProfileMemberId, *p4v1.TableAction_ActionProfileGroupId, *p4v1.TableAction_ActionProfileActionSet:
+		if t.Profile == nil {
+			return nil, errorf(ErrInvalid, "table %s is a direct table: give an action, not an action profile reference", t.Name)
+		}
+		return nil, errorf(ErrUnsupported, "table %s: action profile %s is not supported yet", t.Name, t.Profile.Name)
+	}
+	return nil, errorf(ErrInvalid, "table %s: action is empty", t.Name)
+}
+
+func (p *Pipeline) parseAction(t *Table, a *p4v1.Action, asDefault bool) (*ActionCall, error) {
+	ar := t.Actions[a.GetActionId()]
+	if ar == nil {
+		if act := p.Actions[a.GetActionId()]; act != nil {
+			return nil, errorf(ErrInvalid, "table %s: action %s is not one of the table's actions", t.Name, act.Name)
+		}
+		return nil, errorf(ErrInvalid, "table %s: action id %#x is not an action%s", t.Name, a.GetActionId(), p.kindHint(a.GetActionId()))
+	}
+	act := ar.Action
+	if asDefault && ar.TableOnly {
+		return nil, errorf(ErrPermission, "table %s: action %s is @tableonly and cannot be the default action", t.Name, act.Name)
+	}
+	if !asDefault && ar.DefaultOnly {
+		return nil, errorf(ErrPermission, "table %s: action %s is @defaultonly and cannot be used in an entry", t.Name, act.Name)
+	}
+	params, err := parseParams(act, a.GetParams(), "table "+t.Name+": ")
+	if err != nil {
+		return nil, err
+	}
+	return &ActionCall{Action: act, Params: params}, nil
+}
+
+// parseParams checks an action's arguments: exactly one valid value per
+// parameter (P4Runtime §9.1.2). It canonicalises the request in place.
+func parseParams(act *Action, ps []*p4v1.Action_Param, where string) ([][]byte, error) {
+	out := make([][]byte, len(act.Params))
+	for _, prm := range ps {
+		pa := act.Param(prm.GetParamId())
+		if pa == nil {
+			return nil, errorf(ErrInvalid, "%saction %s: no param with id %d", where, act.Name, prm.GetParamId())
+		}
+		if out[pa.Index] != nil {
+			return nil, errorf(ErrInvalid, "%saction %s: param %s given twice", where, act.Name, pa.Name)
+		}
+		if pa.IsString {
+			if len(prm.GetValue()) == 0 || len(prm.GetValue()) > maxStringBytes {
+				return nil, errorf(ErrInvalid, "%saction %s: param %s: string must be 1..%d bytes", where, act.Name, pa.Name, maxStringBytes)
+			}
+			out[pa.Index] = prm.GetValue()
+			continue
+		}
+		c, ok := canonical(prm.GetValue(), pa.Bits)
+		if !ok {
+			if len(prm.GetValue()) == 0 {
+				return nil, errorf(ErrInvalid, "%saction %s: param %s: empty value", where, act.Name, pa.Name)
+			}
+			return nil, errorf(ErrInvalid, "%saction %s: param %s: value %s does not fit in %d bits", where, act.Name, pa.Name, hexOf(prm.GetValue()), pa.Bits)
+		}
+		prm.Value = c
+		out[pa.Index] = c
+	}
+	for i, v := range out {
+		if v == nil {
+			return nil, errorf(ErrInvalid, "%saction %s: param %s (id %d) is missing", where, act.Name, act.Params[i].Name, act.Params[i].ID)
+		}
+	}
+	return out, nil
+}
