@@ -1,0 +1,49 @@
+# p4tcd — `make help` lists the targets.
+.DEFAULT_GOAL := help
+
+GO        ?= go
+CLANG     ?= clang
+BIN       := bin
+FUZZTIME  ?= 10s
+# Fuzz targets CI runs briefly on their corpus: package:Target.
+FUZZ_TARGETS := ./translator:FuzzWrite ./translator:FuzzCompileP4Info
+
+.PHONY: help
+help: ## list the targets
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+.PHONY: build
+build: ## build p4tcd and the tools into bin/
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+.PHONY: test
+test: ## run every test (privileged ones need root), then each fuzz target briefly
+	$(GO) vet ./...
+	$(GO) test -count=1 -timeout 15m ./...
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; fn=$${t##*:}; \
+		echo "fuzz $$fn ($(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	done
+
+.PHONY: test-short
+test-short: ## unit tests only, no root needed
+	$(GO) test -count=1 -short -skip 'TestPrivileged' ./...
+
+.PHONY: bench
+bench: ## run the benchmarks and print their ratios
+	$(GO) test -run '^$$' -bench . -benchtime 2x ./...
+
+.PHONY: generate
+generate: ## regenerate protobuf Go code (and BPF objects) that are committed
+	PATH="$$PATH:$$($(GO) env GOPATH)/bin" protoc \
+		--plugin=protoc-gen-go="$$($(GO) tool -n protoc-gen-go)" \
+		-I proto -I "$$($(GO) list -m -f '{{.Dir}}' github.com/p4lang/p4runtime)/proto" \
+		--go_out=. --go_opt=module=github.com/p4tcd/p4tcd \
+		--go_opt=Mp4/v1/p4runtime.proto=github.com/p4lang/p4runtime/go/p4/v1 \
+		proto/p4tcd/v1/*.proto
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l .)" || (gofmt -l .; echo "gofmt: files above need formatting"; exit 1)
+	$(GO) vet ./...
