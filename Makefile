@@ -20,15 +20,23 @@ build: ## build p4tcd and the tools into bin/
 test: ## run every test (privileged ones need root), then each fuzz target briefly
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
+	cd integration/goclient && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
 	@for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; fn=$${t##*:}; \
 		echo "fuzz $$fn ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg || exit 1; \
 	done
 
 .PHONY: test-short
 test-short: ## unit tests only, no root needed
 	$(GO) test -count=1 -short -skip 'TestPrivileged' ./...
+
+.PHONY: demo
+demo: build ## see it work: p4tcd plus a controller that installs and reads routes
+	@set -e; addr=127.0.0.1:$$((20000 + $$$$ % 20000)); \
+	$(BIN)/p4tcd --datapath none --grpc-addr $$addr 2>$(BIN)/demo-p4tcd.log & pid=$$!; \
+	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true' EXIT; \
+	sleep 0.5; $(GO) run ./examples/quickstart --addr $$addr
 
 .PHONY: bench
 bench: ## run the benchmarks and print their ratios

@@ -53,7 +53,8 @@ type Backend interface {
 	// Apply performs ops in order. It stops at the first failure and
 	// returns how many ops took effect and that failure; ops[n] had no
 	// effect. Like P4TC's runtime messages and BPF batch map operations,
-	// the batch is not atomic.
+	// the batch is not atomic. Apply must not keep ops after it returns
+	// (the Device reuses the slice); the Entries it may keep.
 	Apply(ops []Op) (n int, err error)
 	// Close releases the backend.
 	Close() error

@@ -3,7 +3,6 @@ package translator
 import (
 	"bytes"
 	"encoding/binary"
-	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 )
@@ -86,8 +85,11 @@ type Entry struct {
 	// Origin says who created the entry.
 	Origin Origin
 
-	// written is when a controller last wrote the entry.
-	written time.Time
+	// alloc is the block the entry was allocated in (its blobs may live
+	// there).
+	alloc *entryAlloc
+	// written is when a controller last wrote the entry (Unix ns).
+	written int64
 	// proto is the canonical P4Runtime form served to Reads. It shares
 	// sub-messages with the request it came from and is never mutated.
 	proto *p4v1.TableEntry
@@ -109,6 +111,13 @@ const (
 // fields must be ignored"). For a MODIFY without action, Action is nil and
 // the caller keeps the stored action.
 func (p *Pipeline) parseTableEntry(te *p4v1.TableEntry, op writeOp) (*Entry, error) {
+	return p.parseTableEntryInto(te, op, nil)
+}
+
+// parseTableEntryInto is parseTableEntry; for a DELETE it may use scratch
+// (an Entry of any table, reused) instead of allocating, since a deleted
+// key is never stored.
+func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch *Entry) (*Entry, error) {
 	if te.GetTableId() == 0 {
 		return nil, errorf(ErrInvalid, "table_id 0 is only valid in wildcard reads")
 	}
@@ -122,7 +131,16 @@ func (p *Pipeline) parseTableEntry(te *p4v1.TableEntry, op writeOp) (*Entry, err
 	if te.GetTimeSinceLastHit() != nil {
 		return nil, errorf(ErrInvalid, "table %s: time_since_last_hit must be unset in writes", t.Name)
 	}
-	e := &Entry{Table: t, IsDefault: te.GetIsDefaultAction(), Priority: te.GetPriority()}
+	var e *Entry
+	if op == opDelete && scratch != nil && !te.GetIsDefaultAction() && len(t.Fields) <= cap(scratch.Match) {
+		m := scratch.Match[:len(t.Fields)]
+		clear(m)
+		*scratch = Entry{Table: t, Match: m}
+		e = scratch
+	} else {
+		e = newEntry(t)
+	}
+	e.IsDefault, e.Priority = te.GetIsDefaultAction(), te.GetPriority()
 	if e.IsDefault {
 		return p.parseDefaultEntry(t, te, e, op)
 	}
@@ -133,11 +151,12 @@ func (p *Pipeline) parseTableEntry(te *p4v1.TableEntry, op writeOp) (*Entry, err
 		// MODIFY/DELETE of a keyless non-default entry can only be
 		// NOT_FOUND; the key parse below yields the empty key.
 	}
-	if err := p.parseKey(t, te, e); err != nil {
+	if err := p.parseKey(t, te, e, op != opDelete); err != nil {
 		return nil, err
 	}
 	if op == opDelete {
-		e.proto = &p4v1.TableEntry{TableId: t.ID, Match: te.Match, Priority: e.Priority}
+		// Only the key counts; the store hands the backend the stored
+		// entry, blobs and all.
 		return e, nil
 	}
 	if te.GetIdleTimeoutNs() != 0 {
@@ -254,7 +273,7 @@ func (p *Pipeline) checkDirectResources(t *Table, te *p4v1.TableEntry) error {
 
 // parseKey checks the match fields and priority of te and fills e.Match,
 // e.Key, e.Mask and e.skey (P4Runtime §9.1.1 "Match Format").
-func (p *Pipeline) parseKey(t *Table, te *p4v1.TableEntry, e *Entry) error {
+func (p *Pipeline) parseKey(t *Table, te *p4v1.TableEntry, e *Entry, blobs bool) error {
 	if t.NeedsPriority() {
 		if e.Priority <= 0 {
 			return errorf(ErrInvalid, "table %s: entries need a positive priority (ternary, range or optional match); got %d", t.Name, e.Priority)
@@ -262,13 +281,12 @@ func (p *Pipeline) parseKey(t *Table, te *p4v1.TableEntry, e *Entry) error {
 	} else if e.Priority != 0 {
 		return errorf(ErrInvalid, "table %s: priority must be 0 for a table without ternary, range or optional fields; got %d", t.Name, e.Priority)
 	}
-	return p.parseMatch(t, te, e)
+	return p.parseMatch(t, te, e, blobs)
 }
 
-// parseMatch checks the match fields of te and fills e.Match, e.Key, e.Mask
-// and e.skey (with e.Priority).
-func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry) error {
-	e.Match = make([]FieldMatch, len(t.Fields))
+// parseMatch checks the match fields of te and fills e.Match and e.skey
+// (with e.Priority) and, if blobs, e.Key and e.Mask. e comes from newEntry.
+func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry, blobs bool) error {
 	for _, m := range te.GetMatch() {
 		f := t.Field(m.GetFieldId())
 		if f == nil {
@@ -288,10 +306,20 @@ func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry) error {
 		}
 	}
 	e.skey = storeKey(t, e.Match, e.Priority)
-	if l := t.Layout; l != nil {
-		e.Key = make([]byte, l.Size)
+	if l := t.Layout; l != nil && blobs {
+		n := l.Size
 		if t.Kind != TableExact {
-			e.Mask = make([]byte, l.Size)
+			n *= 2
+		}
+		var buf []byte
+		if ea := e.alloc; ea != nil && n <= len(ea.blob) {
+			buf = ea.blob[:n:n]
+		} else {
+			buf = make([]byte, n)
+		}
+		e.Key = buf[:l.Size:l.Size]
+		if t.Kind != TableExact {
+			e.Mask = buf[l.Size:]
 		}
 		for i := range t.Fields {
 			layoutMatch(t.Fields[i], &l.Fields[i], &e.Match[i], e.Key, e.Mask)
@@ -570,28 +598,71 @@ func (p *Pipeline) parseAction(t *Table, a *p4v1.Action, asDefault bool) (*Actio
 	if !asDefault && ar.DefaultOnly {
 		return nil, errorf(ErrPermission, "table %s: action %s is @defaultonly and cannot be used in an entry", t.Name, act.Name)
 	}
-	params, err := parseParams(act, a.GetParams(), "table "+t.Name+": ")
-	if err != nil {
+	ac := newActionCall(act)
+	if err := parseParams(act, a.GetParams(), ac.Params, t); err != nil {
 		return nil, err
 	}
-	return &ActionCall{Action: act, Params: params}, nil
+	return ac, nil
+}
+
+// actionAlloc holds an ActionCall and room for its parameters: one
+// allocation for the common case.
+type actionAlloc struct {
+	ActionCall
+	params [4][]byte
+}
+
+func newActionCall(act *Action) *ActionCall {
+	a := &actionAlloc{}
+	a.Action = act
+	if n := len(act.Params); n <= len(a.params) {
+		a.Params = a.params[:n:n]
+	} else {
+		a.Params = make([][]byte, n)
+	}
+	return &a.ActionCall
+}
+
+// entryAlloc holds an Entry with room for its match and blobs: one
+// allocation for the common case, where a Write is allocation bound.
+type entryAlloc struct {
+	Entry
+	match [2]FieldMatch
+	blob  [32]byte
+}
+
+// newEntry returns an Entry of t with its Match slice ready.
+func newEntry(t *Table) *Entry {
+	a := &entryAlloc{}
+	e := &a.Entry
+	e.Table = t
+	e.alloc = a
+	if n := len(t.Fields); n <= len(a.match) {
+		e.Match = a.match[:n:n]
+	} else {
+		e.Match = make([]FieldMatch, n)
+	}
+	return e
 }
 
 // parseParams checks an action's arguments: exactly one valid value per
 // parameter (P4Runtime §9.1.2). It canonicalises the request in place.
-func parseParams(act *Action, ps []*p4v1.Action_Param, where string) ([][]byte, error) {
-	out := make([][]byte, len(act.Params))
+func parseParams(act *Action, ps []*p4v1.Action_Param, out [][]byte, t *Table) error {
+	where := ""
+	if t != nil {
+		where = "table " + t.Name + ": "
+	}
 	for _, prm := range ps {
 		pa := act.Param(prm.GetParamId())
 		if pa == nil {
-			return nil, errorf(ErrInvalid, "%saction %s: no param with id %d", where, act.Name, prm.GetParamId())
+			return errorf(ErrInvalid, "%saction %s: no param with id %d", where, act.Name, prm.GetParamId())
 		}
 		if out[pa.Index] != nil {
-			return nil, errorf(ErrInvalid, "%saction %s: param %s given twice", where, act.Name, pa.Name)
+			return errorf(ErrInvalid, "%saction %s: param %s given twice", where, act.Name, pa.Name)
 		}
 		if pa.IsString {
 			if len(prm.GetValue()) == 0 || len(prm.GetValue()) > maxStringBytes {
-				return nil, errorf(ErrInvalid, "%saction %s: param %s: string must be 1..%d bytes", where, act.Name, pa.Name, maxStringBytes)
+				return errorf(ErrInvalid, "%saction %s: param %s: string must be 1..%d bytes", where, act.Name, pa.Name, maxStringBytes)
 			}
 			out[pa.Index] = prm.GetValue()
 			continue
@@ -599,17 +670,17 @@ func parseParams(act *Action, ps []*p4v1.Action_Param, where string) ([][]byte, 
 		c, ok := canonical(prm.GetValue(), pa.Bits)
 		if !ok {
 			if len(prm.GetValue()) == 0 {
-				return nil, errorf(ErrInvalid, "%saction %s: param %s: empty value", where, act.Name, pa.Name)
+				return errorf(ErrInvalid, "%saction %s: param %s: empty value", where, act.Name, pa.Name)
 			}
-			return nil, errorf(ErrInvalid, "%saction %s: param %s: value %s does not fit in %d bits", where, act.Name, pa.Name, hexOf(prm.GetValue()), pa.Bits)
+			return errorf(ErrInvalid, "%saction %s: param %s: value %s does not fit in %d bits", where, act.Name, pa.Name, hexOf(prm.GetValue()), pa.Bits)
 		}
 		prm.Value = c
 		out[pa.Index] = c
 	}
 	for i, v := range out {
 		if v == nil {
-			return nil, errorf(ErrInvalid, "%saction %s: param %s (id %d) is missing", where, act.Name, act.Params[i].Name, act.Params[i].ID)
+			return errorf(ErrInvalid, "%saction %s: param %s (id %d) is missing", where, act.Name, act.Params[i].Name, act.Params[i].ID)
 		}
 	}
-	return out, nil
+	return nil
 }

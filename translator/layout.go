@@ -142,7 +142,13 @@ func (f *FieldLayout) Get(blob []byte) []byte {
 // PutPrefix writes the mask of a prefix of plen bits (of the field's Bits)
 // into blob.
 func (f *FieldLayout) PutPrefix(blob []byte, plen int) {
-	m := make([]byte, minBytes(f.Bits))
+	var tmp [64]byte
+	var m []byte
+	if n := minBytes(f.Bits); n <= len(tmp) {
+		m = tmp[:n]
+	} else {
+		m = make([]byte, n)
+	}
 	prefixMask(m, f.Bits, plen)
 	f.Put(blob, m)
 }
@@ -151,11 +157,14 @@ func (f *FieldLayout) PutPrefix(blob []byte, plen int) {
 // one bits.
 func prefixMask(m []byte, width, plen int) {
 	clear(m)
-	// Bit i (0 = most significant of the width) lives at big-endian bit
-	// position width-1-i.
-	lead := len(m)*8 - width // unused high bits of m
-	for i := 0; i < plen; i++ {
-		pos := lead + i
+	pos := len(m)*8 - width // first bit of the value, from the top
+	for plen > 0 {
+		if pos%8 == 0 && plen >= 8 {
+			m[pos/8] = 0xff
+			pos, plen = pos+8, plen-8
+			continue
+		}
 		m[pos/8] |= 0x80 >> (pos % 8)
+		pos, plen = pos+1, plen-1
 	}
 }

@@ -47,8 +47,8 @@ func (d *Device) Read(entities []*p4v1.Entity, sc *Scope, emit func(*p4v1.Entity
 		if h.req.GetTimeSinceLastHit() != nil {
 			te = cloneEntryProto(te)
 			var elapsed int64
-			if !h.e.written.IsZero() {
-				elapsed = int64(now.Sub(h.e.written))
+			if h.e.written != 0 {
+				elapsed = now.UnixNano() - h.e.written
 			}
 			te.TimeSinceLastHit = &p4v1.TableEntry_IdleTimeout{ElapsedNs: elapsed}
 		}
@@ -97,8 +97,9 @@ func (d *Device) readTableEntries(req *p4v1.TableEntry, sc *Scope, hits []readHi
 	if len(req.GetMatch()) == 0 {
 		return d.collect(t, req, nil, hits), nil
 	}
-	key := &Entry{Table: t, Priority: req.GetPriority()}
-	if err := cfg.parseMatch(t, req, key); err != nil {
+	key := newEntry(t)
+	key.Priority = req.GetPriority()
+	if err := cfg.parseMatch(t, req, key, false); err != nil {
 		return hits, err
 	}
 	if !t.NeedsPriority() || req.GetPriority() != 0 {

@@ -2,7 +2,6 @@ package translator
 
 import (
 	"fmt"
-	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 )
@@ -19,7 +18,8 @@ func (d *Device) Write(updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomi
 	if d.cfg == nil {
 		return nil, errorf(ErrPrecondition, "no forwarding pipeline config: call SetForwardingPipelineConfig first")
 	}
-	w := &batch{d: d, sc: sc, updates: updates, now: timeNow()}
+	w := &batch{d: d, sc: sc, updates: updates, now: timeNow().UnixNano(), keepDone: atomicity != p4v1.WriteRequest_CONTINUE_ON_ERROR}
+	w.pend = make([]staged, 0, min(len(updates), flushSize))
 	switch atomicity {
 	case p4v1.WriteRequest_CONTINUE_ON_ERROR:
 		w.continueOnError()
@@ -49,7 +49,11 @@ type batch struct {
 	sc      *Scope
 	updates []*p4v1.Update
 	errs    []error
-	now     time.Time
+	now     int64 // Unix ns
+	// keepDone: remember applied ops so the batch can be rolled back.
+	keepDone bool
+	ops     []Op  // reused for each flush
+	scratch *Entry
 	pend    []staged // in the store, not yet in the backend
 	done    []staged // in the store and the backend
 }
@@ -182,18 +186,17 @@ func (w *batch) flush() (bad int, err error) {
 		return 0, nil
 	}
 	if !w.d.realized {
-		w.done = append(w.done, w.pend...)
-		w.pend = w.pend[:0]
+		w.markDone(w.pend)
 		return 0, nil
 	}
-	ops := make([]Op, len(w.pend))
+	ops := w.ops[:0]
 	for i := range w.pend {
-		ops[i] = w.pend[i].op
+		ops = append(ops, w.pend[i].op)
 	}
+	w.ops = ops
 	n, err := w.d.backend.Apply(ops)
 	if err == nil {
-		w.done = append(w.done, w.pend...)
-		w.pend = w.pend[:0]
+		w.markDone(w.pend)
 		return 0, nil
 	}
 	if n < 0 || n >= len(w.pend) {
@@ -203,9 +206,16 @@ func (w *batch) flush() (bad int, err error) {
 		w.pend[i].undo.revert()
 	}
 	bad = w.pend[n].idx
-	w.done = append(w.done, w.pend[:n]...)
-	w.pend = w.pend[:0]
+	w.markDone(w.pend[:n])
 	return bad, fmt.Errorf("apply %s: %w", ops[n].Kind, err)
+}
+
+// markDone records applied ops (for a rollback) and empties pend.
+func (w *batch) markDone(applied []staged) {
+	if w.keepDone {
+		w.done = append(w.done, applied...)
+	}
+	w.pend = w.pend[:0]
 }
 
 // stage checks update i and applies it to the store.
@@ -241,7 +251,11 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	if !w.sc.allows(te.GetTableId()) && cfg.Tables[te.GetTableId()] != nil {
 		return errorf(ErrPermission, "role %q may not write table %s", w.sc.Role, cfg.Tables[te.GetTableId()].Name)
 	}
-	e, err := cfg.parseTableEntry(te, op)
+	if w.scratch == nil {
+		w.scratch = newEntry(&Table{})
+		w.scratch.Match = w.scratch.alloc.match[:0]
+	}
+	e, err := cfg.parseTableEntryInto(te, op, w.scratch)
 	if err != nil {
 		return err
 	}
