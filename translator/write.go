@@ -52,10 +52,10 @@ type batch struct {
 	now     int64 // Unix ns
 	// keepDone: remember applied ops so the batch can be rolled back.
 	keepDone bool
-	ops     []Op  // reused for each flush
-	scratch *Entry
-	pend    []staged // in the store, not yet in the backend
-	done    []staged // in the store and the backend
+	ops      []Op // reused for each flush
+	scratch  *Entry
+	pend     []staged // in the store, not yet in the backend
+	done     []staged // in the store and the backend
 }
 
 func (w *batch) fail(i int, err error) {
