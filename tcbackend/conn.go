@@ -113,10 +113,7 @@ func (c *conn) exchange(m *message) ([]*p4tcReply, error) {
 	c.seq++
 	seq := c.seq
 	dump := m.flags&unix.NLM_F_DUMP == unix.NLM_F_DUMP
-	if !dump {
-		m.flags |= unix.NLM_F_ACK
-	}
-	if err := c.send(m.serialize(seq)); err != nil {
+	if err := c.send(m.request(seq)); err != nil {
 		return nil, err
 	}
 	var out []*p4tcReply

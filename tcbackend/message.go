@@ -48,6 +48,16 @@ func (m *message) serialize(seq uint32) []byte {
 	return req.Serialize()
 }
 
+// request renders the message as it goes on the wire: every request but a
+// dump asks for an ACK, so that success is reported too (iproute2's
+// rtnl_talk does the same).
+func (m *message) request(seq uint32) []byte {
+	if m.flags&unix.NLM_F_DUMP != unix.NLM_F_DUMP {
+		m.flags |= unix.NLM_F_ACK
+	}
+	return m.serialize(seq)
+}
+
 // body renders the attributes alone (what follows the p4tcmsg header).
 func (m *message) body() []byte {
 	var b []byte
