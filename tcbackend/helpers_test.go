@@ -24,7 +24,14 @@ func sample(t testing.TB, name string) translatortest.Pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return translatortest.Pipeline{P4Info: string(info), Name: name, Introspection: js}
+	pl := translatortest.Pipeline{P4Info: string(info), Name: name, Introspection: js}
+	// Optional device config table settings, one TableConfig per line.
+	if b, err := os.ReadFile(filepath.Join(dir, name+".tables.txt")); err == nil {
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			pl.Tables = append(pl.Tables, l)
+		}
+	}
+	return pl
 }
 
 // samplePlan compiles a sample and derives its plan for an ABI.
@@ -179,4 +186,46 @@ func looksNested(v []byte) bool {
 		v = v[n:]
 	}
 	return len(v) == 0
+}
+
+// offlineBackend is a Backend with a committed plan and no socket: enough to
+// prepare and encode ops.
+func offlineBackend(t testing.TB, abi ABI, c *translator.Config) *Backend {
+	t.Helper()
+	a, err := tableFor(abi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := buildPlan(a, c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &Backend{a: a, enc: encoder{a}, state: map[string]*tableState{}}
+	b.adopt(p, nil)
+	return b
+}
+
+// messagesFor encodes one op as Apply would send it alone (timer profile
+// updates first), and commits its reservations as if it took effect.
+func (b *Backend) messagesFor(t testing.TB, op translator.Op) []*message {
+	t.Helper()
+	if op.Kind == translator.OpSetDefault {
+		tp := b.p.tables[op.Entry.Table.ID]
+		call, err := tp.actionCall(op.Entry.Action, b.ports, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return []*message{b.enc.defaultMissMsg(b.p.pname, tp, call)}
+	}
+	verb := verbOf(op.Kind)
+	pd, pre, err := b.prepare(verb, op.Entry)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pd.commit()
+	var out []*message
+	if pre != nil {
+		out = append(out, pre)
+	}
+	return append(out, b.enc.entriesMsg(verb, b.p.pname, []*entrySpec{pd.spec}))
 }
