@@ -88,7 +88,7 @@ func presence(err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &ke) && ke.Errno == syscall.EOPNOTSUPP:
-		return fmt.Errorf("probe P4TC: the kernel refuses RTM_GETP4TEMPLATE (%v): %w", ke, ErrNotSupported)
+		return fmt.Errorf("probe P4TC: the kernel refuses RTM_GETP4TEMPLATE: %w: %w", ErrNotSupported, ke)
 	case errors.As(err, &ke):
 		return nil // a P4TC handler refused the probe pipeline
 	}
