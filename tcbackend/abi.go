@@ -32,6 +32,7 @@ const (
 
 var abiNames = [...]string{"auto", "series1", "lk13", "v17"}
 
+// String returns the name ParseABI takes.
 func (a ABI) String() string {
 	if int(a) < len(abiNames) {
 		return abiNames[a]

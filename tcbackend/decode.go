@@ -22,6 +22,7 @@ const (
 	EntityTimer
 )
 
+// String returns the entity as iproute2 names it.
 func (e Entity) String() string {
 	switch e {
 	case EntityUnspec:

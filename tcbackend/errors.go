@@ -41,6 +41,7 @@ type KernelError struct {
 	Batched int
 }
 
+// Error returns the errno and the kernel's message.
 func (e *KernelError) Error() string {
 	if e.Msg == "" {
 		return e.Errno.Error()

@@ -28,6 +28,7 @@ const (
 	EventLost
 )
 
+// String names the kind.
 func (k EventKind) String() string {
 	switch k {
 	case EventCreated:

@@ -17,22 +17,29 @@ import (
 // p4tcKernel reports whether the tests may assume a P4TC kernel.
 func p4tcKernel() bool { return os.Getenv("P4TCD_P4TC_KERNEL") == "1" }
 
-// requireP4TCKernel gates a test on a P4TC kernel and root.
-func requireP4TCKernel(t *testing.T) *testutil.NetNS {
+// requireP4TCKernel gates a test on a P4TC kernel and root, and returns
+// options for a fresh namespace: P4TCD_P4TC_ABI forces an ABI (as
+// --p4tc-abi does) when the probe cannot tell.
+func requireP4TCKernel(t *testing.T) Options {
 	t.Helper()
 	testutil.Privileged(t)
 	if !p4tcKernel() {
 		t.Skip("set P4TCD_P4TC_KERNEL=1 on a kernel with P4TC (make test-p4tc)")
 	}
-	return testutil.NewNetNS(t)
+	abi, err := ParseABI(os.Getenv("P4TCD_P4TC_ABI"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns := testutil.NewNetNS(t)
+	return Options{ABI: abi, NetNS: ns.Handle(), Timeout: 10 * time.Second}
 }
 
 func TestPrivilegedP4TCKernelProbe(t *testing.T) {
-	ns := requireP4TCKernel(t)
-	if err := Probe(Options{NetNS: ns.Handle()}); err != nil {
+	o := requireP4TCKernel(t)
+	if err := Probe(o); err != nil {
 		t.Fatalf("Probe: %v", err)
 	}
-	b, err := New(Options{NetNS: ns.Handle()})
+	b, err := New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,8 +53,7 @@ func TestPrivilegedP4TCKernelProbe(t *testing.T) {
 func TestPrivilegedP4TCKernelSamples(t *testing.T) {
 	for _, name := range []string{"l2fwd", "router", "acl"} {
 		t.Run(name, func(t *testing.T) {
-			ns := requireP4TCKernel(t)
-			b, err := New(Options{NetNS: ns.Handle(), Timeout: 10 * time.Second})
+			b, err := New(requireP4TCKernel(t))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -66,14 +72,12 @@ func TestPrivilegedP4TCKernelSamples(t *testing.T) {
 			if _, err := b.Events(ctx); err != nil {
 				t.Fatalf("Events: %v", err)
 			}
-			var inserted int
 			for i, blk := range entryBlocks(t, "testdata/samples/"+name+"/"+name+".entries") {
 				ops := h.Ops(t, blk.update)
 				n, err := b.Apply(ops)
 				if err != nil || n != len(ops) {
 					t.Fatalf("block %d: Apply: %d, %v", i, n, err)
 				}
-				inserted++
 			}
 			for _, tbl := range h.Config.TableOrder {
 				es, saved, err := b.Dump(tbl.ID)

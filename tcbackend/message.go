@@ -24,8 +24,10 @@ type message struct {
 // p4tcMsg is struct p4tcmsg as nl request data.
 type p4tcMsg struct{ pipeID, obj uint32 }
 
+// Len is nl.NetlinkRequestData's size.
 func (m p4tcMsg) Len() int { return sizeofP4TCMsg }
 
+// Serialize lays the header out in host order.
 func (m p4tcMsg) Serialize() []byte {
 	b := make([]byte, sizeofP4TCMsg)
 	native.PutUint32(b[0:4], m.pipeID)
@@ -56,15 +58,6 @@ func (m *message) request(seq uint32) []byte {
 		m.flags |= unix.NLM_F_ACK
 	}
 	return m.serialize(seq)
-}
-
-// body renders the attributes alone (what follows the p4tcmsg header).
-func (m *message) body() []byte {
-	var b []byte
-	for _, a := range m.attrs {
-		b = append(b, a.Serialize()...)
-	}
-	return b
 }
 
 // p4tcReply is a P4TC message from the peer: a reply to a GET, a dump part,

@@ -197,9 +197,6 @@ func checkKeyLayout(t *translator.Table, keySz int) error {
 
 func round8(n int) int { return (n + 7) &^ 7 }
 
-// tableByName returns the plan of a P4TC table name.
-func (p *plan) tableByName(name string) *tablePlan { return p.byName[name] }
-
 // sameTemplate reports whether two plans have the same P4TC template, so
 // that one can replace the other without touching the kernel.
 func (p *plan) sameTemplate(q *plan) bool {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"syscall"
 
-	"github.com/vishvananda/netlink/nl"
-
 	"github.com/p4tcd/p4tcd/translator"
 )
 
@@ -353,13 +351,4 @@ func (b *Backend) Flush(tableID uint32) error {
 	}
 	b.state[tp.tt.name] = newTableState(b.a, tp)
 	return nil
-}
-
-// attrsOf is a helper for tests and the stand-in: the serialized attributes.
-func attrsOf(as ...*nl.RtAttr) []byte {
-	var out []byte
-	for _, a := range as {
-		out = append(out, a.Serialize()...)
-	}
-	return out
 }

@@ -35,7 +35,7 @@ type p4tcType struct {
 // iproute2 sends no bytes, so its wire form is not settled.
 func parseType(a *abiTable, name string) (p4tcType, error) {
 	t := p4tcType{name: name}
-	intType := func(prefix string, u, s bool) (bool, error) {
+	intType := func(prefix string, signed bool) (bool, error) {
 		if !strings.HasPrefix(name, prefix) {
 			return false, nil
 		}
@@ -45,7 +45,7 @@ func parseType(a *abiTable, name string) (p4tcType, error) {
 		}
 		t.bits, t.hostOrder = n, true
 		var cs = [...]uint32{a.typeU8, a.typeU16, a.typeU32, a.typeU64, a.typeU128}
-		if s {
+		if signed {
 			cs = [...]uint32{a.typeS8, a.typeS16, a.typeS32, a.typeS64, a.typeS128}
 		}
 		switch {
@@ -62,10 +62,10 @@ func parseType(a *abiTable, name string) (p4tcType, error) {
 		}
 		return true, nil
 	}
-	if ok, err := intType("bit", true, false); ok {
+	if ok, err := intType("bit", false); ok {
 		return t, err
 	}
-	if ok, err := intType("int", false, true); ok {
+	if ok, err := intType("int", true); ok {
 		return t, err
 	}
 	switch name {
@@ -91,28 +91,6 @@ func parseType(a *abiTable, name string) (p4tcType, error) {
 		return t, fmt.Errorf("parse P4TC type %q: unknown type", name)
 	}
 	return t, nil
-}
-
-// typeByContainer finds the type name of a container id with a width, as a
-// template names it; used to decode the types a kernel dumps.
-func typeByContainer(a *abiTable, container uint32, bits int) string {
-	switch container {
-	case a.typeMAC:
-		return "macaddr"
-	case a.typeIPv4:
-		return "ipv4"
-	case a.typeBE16:
-		return "be16"
-	case a.typeBE32:
-		return "be32"
-	case a.typeBE64:
-		return "be64"
-	case a.typeDev:
-		return "dev"
-	case a.typeS8, a.typeS16, a.typeS32, a.typeS64, a.typeS128:
-		return "int" + strconv.Itoa(bits)
-	}
-	return "bit" + strconv.Itoa(bits)
 }
 
 // encode lays out a canonical big-endian value (P4Runtime's bytestring) in
