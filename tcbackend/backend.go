@@ -20,8 +20,8 @@ import (
 type Options struct {
 	// ABI is the P4TC ABI to speak; ABIAuto probes the kernel.
 	ABI ABI
-	// NetNS is the network namespace whose P4TC to drive; a closed handle
-	// (the zero value is not closed: use netns.None()) means the caller's.
+	// NetNS is the network namespace whose P4TC to drive; 0 or
+	// netns.None() means the caller's.
 	NetNS netns.NsHandle
 	// Ports maps P4 port numbers to interface names for parameters and
 	// key fields of P4TC type dev, which hold ifindexes. nil passes port

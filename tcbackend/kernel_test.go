@@ -43,7 +43,7 @@ func TestPrivilegedP4TCKernelProbe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b.Close()
+	t.Cleanup(func() { b.Close() })
 	t.Logf("kernel speaks P4TC ABI %v", b.ABI())
 }
 
@@ -57,7 +57,7 @@ func TestPrivilegedP4TCKernelSamples(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer b.Close()
+			t.Cleanup(func() { b.Close() })
 			h := translatortest.New(t, sample(t, name))
 			if err := b.Commit(h.Config); err != nil {
 				t.Fatalf("Commit: %v", err)

@@ -74,7 +74,7 @@ func TestPrivilegedProbe(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer b.Close()
+			t.Cleanup(func() { b.Close() })
 			if b.ABI() != tc.abi {
 				t.Errorf("detected %v, want %v", b.ABI(), tc.abi)
 			}
@@ -85,7 +85,7 @@ func TestPrivilegedProbe(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer b2.Close()
+			t.Cleanup(func() { b2.Close() })
 			if b2.ABI() != ABILK13 {
 				t.Errorf("forced lk13, got %v", b2.ABI())
 			}

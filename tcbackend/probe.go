@@ -11,8 +11,9 @@ import (
 // exist: the probes only look at how the kernel refuses them.
 const probePipeline = "p4tcd-probe"
 
-// Probe reports whether the kernel (in o.NetNS) speaks P4TC, and with
-// ABIAuto whether its ABI is one tcbackend encodes. It returns nil, an error
+// Probe reports whether the kernel (in o.NetNS) speaks P4TC — whether it
+// answers `tc p4template get pipeline/<p>` (RTM_GETP4TEMPLATE) at all — and
+// with ABIAuto whether its ABI is one tcbackend encodes. It returns nil, an error
 // wrapping ErrNotSupported on a kernel without P4TC, or one wrapping
 // ErrUnknownABI when P4TC answers in a way none of the known ABIs does.
 // Probing sends only GET requests, which need no privilege.
