@@ -6,11 +6,12 @@ CLANG     ?= clang
 BIN       := bin
 FUZZTIME  ?= 10s
 # Fuzz targets CI runs briefly on their corpus: package:Target.
-FUZZ_TARGETS := ./translator:FuzzWrite ./translator:FuzzCompileP4Info
+FUZZ_TARGETS := ./translator:FuzzWrite ./translator:FuzzCompileP4Info \
+	./tcbackend:FuzzDecodeMessage ./tcbackend:FuzzParseNlmsgerr
 
 .PHONY: help
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 .PHONY: build
 build: ## build p4tcd and the tools into bin/
@@ -37,6 +38,10 @@ demo: build ## see it work: p4tcd plus a controller that installs and reads rout
 	$(BIN)/p4tcd --datapath none --grpc-addr $$addr 2>$(BIN)/demo-p4tcd.log & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true' EXIT; \
 	sleep 0.5; $(GO) run ./examples/quickstart --addr $$addr
+
+.PHONY: test-p4tc
+test-p4tc: ## tcbackend against this machine's P4TC kernel (run as root; P4TC must be loaded)
+	P4TCD_P4TC_KERNEL=1 $(GO) test -count=1 -v -run 'P4TCKernel' ./tcbackend/
 
 .PHONY: bench
 bench: ## run the benchmarks and print their ratios

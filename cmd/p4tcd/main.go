@@ -1,7 +1,7 @@
 // Command p4tcd is a P4Runtime server that turns a Linux host into a
 // P4-programmable switch backed by Linux TC.
 //
-//	p4tcd --grpc-addr 127.0.0.1:9559 --device-id 1 --datapath none
+//	p4tcd --grpc-addr 127.0.0.1:9559 --device-id 1 --datapath auto
 //
 // See the README for every flag.
 package main
@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/p4tcd/p4tcd/server"
+	"github.com/p4tcd/p4tcd/tcbackend"
 	"github.com/p4tcd/p4tcd/translator"
 )
 
@@ -41,6 +42,7 @@ type config struct {
 	grpcAddr           string
 	deviceID           uint64
 	datapath           string
+	p4tcABI            string
 	ports              portMap
 	logLevel           slog.Level
 	deviceIDZero       bool
@@ -81,7 +83,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.grpcAddr, "grpc-addr", "127.0.0.1:9559", "address the P4Runtime gRPC service listens on")
 	fs.Uint64Var(&cfg.deviceID, "device-id", 1, "P4Runtime device id of this switch (non-zero)")
-	fs.StringVar(&cfg.datapath, "datapath", "none", "datapath: none (control plane only), ebpf (BPF maps on a stock kernel), p4tc (P4TC kernel module)")
+	fs.StringVar(&cfg.datapath, "datapath", "auto", "datapath: auto (p4tc where the kernel has P4TC, else ebpf), p4tc (P4TC kernel module), ebpf (BPF maps on a stock kernel), none (control plane only)")
+	fs.StringVar(&cfg.p4tcABI, "p4tc-abi", "auto", "P4TC kernel ABI: auto (probe), series1, lk13 or v17")
 	fs.Var(cfg.ports, "port", "map P4 port N to interface IFACE, as N=IFACE (repeatable)")
 	fs.TextVar(&cfg.logLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn, error")
 	fs.BoolVar(&cfg.deviceIDZero, "accept-device-id-zero", true, "also answer to device id 0 (BMv2, tutorials and PTF tests use it)")
@@ -99,17 +102,75 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return cfg, nil
 }
 
-func newBackend(cfg *config) (translator.Backend, error) {
+func newBackend(cfg *config, log *slog.Logger) (translator.Backend, error) {
 	switch cfg.datapath {
 	case "none":
 		if len(cfg.ports) > 0 {
 			return nil, errors.New("--port needs a datapath: --datapath none forwards nothing")
 		}
 		return translator.NewNoneBackend(), nil
-	case "ebpf", "p4tc", "auto":
+	case "p4tc":
+		opts, err := p4tcOptions(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		b, err := tcbackend.New(opts)
+		if errors.Is(err, tcbackend.ErrNotSupported) {
+			return nil, fmt.Errorf("--datapath p4tc: this kernel has no P4TC (use --datapath auto or ebpf): %w", err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--datapath p4tc: %w", err)
+		}
+		log.Info("P4TC datapath", "abi", b.ABI())
+		return b, nil
+	case "auto":
+		opts, err := p4tcOptions(cfg, log)
+		if err != nil {
+			return nil, err
+		}
+		err = tcbackend.Probe(opts)
+		if errors.Is(err, tcbackend.ErrNotSupported) {
+			return autoFallback(cfg, log, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--datapath auto: %w", err)
+		}
+		b, err := tcbackend.New(opts)
+		if err != nil {
+			return nil, fmt.Errorf("--datapath auto: %w", err)
+		}
+		log.Info("datapath auto: the kernel has P4TC", "abi", b.ABI())
+		return b, nil
+	case "ebpf":
 		return nil, fmt.Errorf("--datapath %s is not available in this build", cfg.datapath)
 	}
-	return nil, fmt.Errorf("--datapath %q: want none, ebpf or p4tc", cfg.datapath)
+	return nil, fmt.Errorf("--datapath %q: want auto, p4tc, ebpf or none", cfg.datapath)
+}
+
+// p4tcOptions are the P4TC backend's options from the command line.
+func p4tcOptions(cfg *config, log *slog.Logger) (tcbackend.Options, error) {
+	abi, err := tcbackend.ParseABI(cfg.p4tcABI)
+	if err != nil {
+		return tcbackend.Options{}, fmt.Errorf("--p4tc-abi: %w", err)
+	}
+	o := tcbackend.Options{ABI: abi, Logger: log}
+	if len(cfg.ports) > 0 {
+		o.Ports = cfg.ports
+	}
+	return o, nil
+}
+
+// autoFallback is the datapath --datapath auto takes when the kernel has no
+// P4TC.
+//
+// TODO(lead): return the ebpf backend here once ebpfdp is merged; until
+// then there is no stock-kernel datapath, so auto runs control plane only.
+func autoFallback(cfg *config, log *slog.Logger, why error) (translator.Backend, error) {
+	if len(cfg.ports) > 0 {
+		return nil, fmt.Errorf("--datapath auto: %v, and the ebpf datapath is not in this build: nothing can forward for --port", why)
+	}
+	log.Warn("datapath auto: the kernel has no P4TC and the ebpf datapath is not in this build; running control plane only (datapath none)", "probe", why)
+	return translator.NewNoneBackend(), nil
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -118,7 +179,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
-	backend, err := newBackend(cfg)
+	backend, err := newBackend(cfg, log)
 	if err != nil {
 		return err
 	}
