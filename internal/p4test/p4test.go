@@ -16,6 +16,9 @@ import (
 	"github.com/p4tcd/p4tcd/translator"
 )
 
+// Config is a ForwardingPipelineConfig.
+type Config = *p4v1.ForwardingPipelineConfig
+
 // Pipeline reads a P4Info text file and a P4TC introspection json and
 // returns the ForwardingPipelineConfig a controller would push, with a
 // p4tcd device config carrying tcObject.

@@ -1,0 +1,396 @@
+package ebpfdp
+
+import (
+	"errors"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/p4tcd/p4tcd/translator"
+)
+
+// apply performs ops in order, as translator.Backend.Apply describes.
+// Consecutive ops of one kind on one exact or LPM table become one batch
+// map operation; consecutive ops on one ternary table share one mask list
+// update.
+func (p *pipeline) apply(ops []translator.Op) (int, error) {
+	done := 0
+	for done < len(ops) {
+		op := ops[done]
+		ts := p.byID[op.Entry.Table.ID]
+		if ts == nil {
+			return done, translator.Errorf(translator.ErrInternal, "table %s is not in the datapath", op.Entry.Table.Name)
+		}
+		if op.Kind == translator.OpSetDefault {
+			if err := p.setDefault(ts, op); err != nil {
+				return done, err
+			}
+			done++
+			continue
+		}
+		end := done + 1
+		for end < len(ops) && ops[end].Entry.Table == op.Entry.Table && ops[end].Kind != translator.OpSetDefault &&
+			(ts.plan.kind == kindTSS || ops[end].Kind == op.Kind) {
+			end++
+		}
+		var n int
+		var err error
+		switch ts.plan.kind {
+		case kindTSS:
+			n, err = p.applyTSS(ts, ops[done:end])
+		case kindExact, kindLPM:
+			n, err = p.applyDirect(ts, ops[done:end])
+		default:
+			err = translator.Errorf(translator.ErrInvalid, "table %s is keyless: only its default entry can be written", ts.plan.table.Name)
+		}
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// applyDirect applies a run of inserts, modifies or deletes to an exact or
+// LPM table: one BatchUpdate or BatchDelete. Side records are written before the entries
+// they describe and removed after them, so a record never outlives the
+// restore it serves except as a harmless leftover.
+func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error) {
+	pl := ts.plan
+	kind := ops[0].Kind
+	ks, vs := pl.keySize, pl.valueSize()
+	keys := make([]byte, len(ops)*ks)
+	var vals []byte
+	if kind != translator.OpDelete {
+		vals = make([]byte, len(ops)*vs)
+	}
+	var (
+		putRefs []sideRef
+		putRecs [][]byte
+		putOps  []int // op index of each record put
+		delRefs []sideRef
+		delOps  []int
+	)
+	n := len(ops)
+	var stopErr error
+	for i, op := range ops {
+		e := op.Entry
+		if err := pl.encodeKey(keys[i*ks:(i+1)*ks], e.Match, p.ports); err != nil {
+			n, stopErr = i, err
+			break
+		}
+		ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
+		if kind == translator.OpDelete {
+			if _, ok := p.side.chunks[ref]; ok {
+				delRefs, delOps = append(delRefs, ref), append(delOps, i)
+			}
+			continue
+		}
+		if err := encodeAction(vals[i*vs:(i+1)*vs], e.Action, flagHit, p.ports); err != nil {
+			n, stopErr = i, err
+			break
+		}
+		if needsSide(e) {
+			se := e.Saved()
+			putRefs, putRecs, putOps = append(putRefs, ref), append(putRecs, encodeSaved(&se, 0)), append(putOps, i)
+		} else if _, ok := p.side.chunks[ref]; ok {
+			delRefs, delOps = append(delRefs, ref), append(delOps, i)
+		}
+	}
+	if len(putRefs) > 0 {
+		m, err := p.side.put(putRefs[:countBelow(putOps, n)], putRecs)
+		if err != nil {
+			n, stopErr = putOps[m], err
+		}
+	}
+	var done int
+	var err error
+	switch kind {
+	case translator.OpDelete:
+		if n > 0 {
+			done, err = ts.entries.BatchDelete(rows(keys[:n*ks], ks), nil)
+		}
+	default:
+		// Batch updates take no BPF_NOEXIST/BPF_EXIST (the kernel allows
+		// only BPF_F_LOCK per element): the store has already checked
+		// that inserted keys are new and modified ones exist.
+		if n > 0 {
+			done, err = ts.entries.BatchUpdate(rows(keys[:n*ks], ks), rows(vals[:n*vs], vs), nil)
+		}
+	}
+	if err != nil && done >= n {
+		// The kernel refused the batch before processing any element and
+		// left the count as given.
+		done = 0
+	}
+	if err != nil {
+		stopErr = mapError(err, "table %s: %s", pl.table.Name, kind)
+		p.undoSide(ts, ops, putRefs, putOps, done)
+	} else {
+		done = n
+	}
+	if k := countBelow(delOps, done); k > 0 {
+		if err := p.side.del(delRefs[:k]); err != nil {
+			p.log.Error("side records outlive their entries", "table", pl.table.Name, "err", err)
+		}
+	}
+	return done, stopErr
+}
+
+// countBelow counts the leading elements of sorted that are below n.
+func countBelow(sorted []int, n int) int {
+	k := 0
+	for k < len(sorted) && sorted[k] < n {
+		k++
+	}
+	return k
+}
+
+// undoSide puts back the side records of ops from done on, after their map
+// writes failed: a modify's previous record, or none.
+func (p *pipeline) undoSide(ts *tableState, ops []translator.Op, refs []sideRef, opIdx []int, done int) {
+	var del []sideRef
+	for j, i := range opIdx {
+		if i < done || j >= len(refs) {
+			continue
+		}
+		op := ops[i]
+		if op.Kind == translator.OpModify && op.Prev != nil && needsSide(op.Prev) {
+			se := op.Prev.Saved()
+			if _, err := p.side.put([]sideRef{refs[j]}, [][]byte{encodeSaved(&se, 0)}); err != nil {
+				p.log.Error("restore side record", "table", ts.plan.table.Name, "err", err)
+			}
+			continue
+		}
+		del = append(del, refs[j])
+	}
+	if err := p.side.del(del); err != nil {
+		p.log.Error("remove side records", "table", ts.plan.table.Name, "err", err)
+	}
+}
+
+// setDefault writes a table's default entry: the datapath slot, and a side
+// record unless it is the program's initial default.
+func (p *pipeline) setDefault(ts *tableState, op translator.Op) error {
+	e := op.Entry
+	if err := p.writeDefault(ts, e.Action); err != nil {
+		return err
+	}
+	ref := sideRef{table: ts.plan.table.ID}
+	if e.Action == ts.plan.table.InitialDefault && !needsSide(e) {
+		return p.side.del([]sideRef{ref})
+	}
+	se := e.Saved()
+	if _, err := p.side.put([]sideRef{ref}, [][]byte{encodeSaved(&se, 0)}); err != nil {
+		prev := ts.plan.table.InitialDefault
+		if op.Prev != nil {
+			prev = op.Prev.Action
+		}
+		if rerr := p.writeDefault(ts, prev); rerr != nil {
+			p.log.Error("restore default action", "table", ts.plan.table.Name, "err", rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// tssOp is a ternary op staged in p4tcd's view of the tuple space, with
+// what it takes to write it and to take it back.
+type tssOp struct {
+	op      translator.Op
+	te      *tssEntry
+	changes []change
+	prev    []byte // modify: the previous value
+}
+
+// applyTSS applies a run of ops to a ternary table. All ops are first
+// staged in p4tcd's view of the tuple space; the mask list is then
+// published with every mask the run uses (each with the higher of its old
+// and new top priority), so that entries are visible as soon as they are
+// written; the entries are written op by op (side record, then the masked
+// keys the op changes); finally the mask list is published as it ends. A
+// failed write takes back that op and the staged ones after it.
+func (p *pipeline) applyTSS(ts *tableState, ops []translator.Op) (int, error) {
+	s := ts.tss
+	before := s.maskMaxima()
+	var staged []tssOp
+	var stopErr error
+	for _, op := range ops {
+		st, err := p.stageTSS(ts, op)
+		if err != nil {
+			stopErr = err
+			break
+		}
+		staged = append(staged, st)
+	}
+	unstage := func(from int) []string {
+		var keys []string
+		for i := len(staged) - 1; i >= from; i-- {
+			keys = append(keys, s.unstage(&staged[i])...)
+		}
+		return keys
+	}
+	if len(staged) == 0 {
+		return 0, stopErr
+	}
+	if list := s.masklistWith(before, ts.masksCap); s.dirty(list) {
+		if err := p.publishMasks(ts, list); err != nil {
+			unstage(0)
+			return 0, err
+		}
+	}
+	for i := range staged {
+		if err := p.writeTSS(ts, &staged[i]); err != nil {
+			keys := unstage(i)
+			p.resync(ts, keys)
+			p.finishMasks(ts)
+			return i, err
+		}
+	}
+	p.finishMasks(ts)
+	return len(staged), stopErr
+}
+
+// finishMasks publishes the mask list as the state now is. A failure only
+// leaves extra masks or higher priorities in the datapath (more lookups,
+// no wrong answer); the next run publishes again.
+func (p *pipeline) finishMasks(ts *tableState) {
+	if list := ts.tss.masklist(ts.masksCap); list != nil && ts.tss.dirty(list) {
+		if err := p.publishMasks(ts, list); err != nil {
+			p.log.Warn("mask list not updated", "table", ts.plan.table.Name, "err", err)
+		}
+	}
+}
+
+// stageTSS applies one op to p4tcd's view of the tuple space.
+func (p *pipeline) stageTSS(ts *tableState, op translator.Op) (tssOp, error) {
+	s, name := ts.tss, ts.plan.table.Name
+	e := op.Entry
+	id := entryID(e.Match, e.Priority)
+	st := tssOp{op: op}
+	switch op.Kind {
+	case translator.OpInsert:
+		if s.entries[id] != nil {
+			return st, translator.Errorf(translator.ErrExists, "table %s: the entry is already in the datapath", name)
+		}
+		te, err := s.newEntry(e, p.ports)
+		if err != nil {
+			return st, err
+		}
+		st.te, st.changes = te, s.insert(te)
+		if len(s.masks) > ts.masksCap {
+			s.remove(te)
+			return st, translator.Errorf(translator.ErrFull, "table %s: the entry needs a mask beyond the %d the datapath holds", name, ts.masksCap)
+		}
+	case translator.OpDelete:
+		te := s.entries[id]
+		if te == nil {
+			return st, translator.Errorf(translator.ErrNotFound, "table %s: the entry is not in the datapath", name)
+		}
+		st.te, st.changes = te, s.remove(te)
+	case translator.OpModify:
+		te := s.entries[id]
+		if te == nil {
+			return st, translator.Errorf(translator.ErrNotFound, "table %s: the entry is not in the datapath", name)
+		}
+		v, err := s.value(e, p.ports)
+		if err != nil {
+			return st, err
+		}
+		st.te, st.prev, st.changes = te, te.value, s.modify(te, v)
+		te.value = v
+	}
+	return st, nil
+}
+
+// unstage takes a staged op back out of the tuple space and returns the
+// keys whose map values must be rewritten from the state.
+func (s *tss) unstage(st *tssOp) []string {
+	var keys []string
+	for _, c := range st.changes {
+		keys = append(keys, c.key)
+	}
+	switch st.op.Kind {
+	case translator.OpInsert:
+		s.remove(st.te)
+	case translator.OpDelete:
+		s.insert(st.te)
+		for _, sl := range st.te.slots {
+			keys = append(keys, sl.key)
+		}
+	case translator.OpModify:
+		st.te.value = st.prev
+	}
+	return keys
+}
+
+// writeTSS writes one staged op: its side record and its masked keys.
+func (p *pipeline) writeTSS(ts *tableState, st *tssOp) error {
+	ref := sideRef{table: ts.plan.table.ID, id: st.te.id}
+	if st.op.Kind != translator.OpDelete {
+		se := st.op.Entry.Saved()
+		if _, err := p.side.put([]sideRef{ref}, [][]byte{encodeSaved(&se, st.te.handle)}); err != nil {
+			return err
+		}
+	}
+	if err := p.writeChanges(ts, st.changes); err != nil {
+		if st.op.Kind == translator.OpInsert {
+			p.side.del([]sideRef{ref})
+		} else if st.op.Kind == translator.OpModify && st.op.Prev != nil {
+			se := st.op.Prev.Saved()
+			p.side.put([]sideRef{ref}, [][]byte{encodeSaved(&se, st.te.handle)})
+		}
+		return err
+	}
+	if st.op.Kind == translator.OpDelete {
+		if err := p.side.del([]sideRef{ref}); err != nil {
+			p.log.Error("side record outlives its entry", "table", ts.plan.table.Name, "err", err)
+		}
+	}
+	return nil
+}
+
+// writeChanges writes masked keys to the TSS hash: puts in one batch,
+// deletes in another.
+func (p *pipeline) writeChanges(ts *tableState, changes []change) error {
+	ks, vs := ts.plan.keySize, ts.plan.valueSize()
+	var pk, pv, dk []byte
+	for _, c := range changes {
+		if c.val == nil {
+			dk = append(dk, c.key...)
+			continue
+		}
+		pk, pv = append(pk, c.key...), append(pv, c.val...)
+	}
+	if len(pk) > 0 {
+		if _, err := ts.entries.BatchUpdate(rows(pk, ks), rows(pv, vs), nil); err != nil {
+			return mapError(err, "table %s: write ternary keys", ts.plan.table.Name)
+		}
+	}
+	if len(dk) > 0 {
+		if _, err := ts.entries.BatchDelete(rows(dk, ks), nil); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return mapError(err, "table %s: delete ternary keys", ts.plan.table.Name)
+		}
+	}
+	return nil
+}
+
+// resync rewrites keys of the TSS hash from the state, after a failed
+// write. Failures are logged: nothing better can be done.
+func (p *pipeline) resync(ts *tableState, keys []string) {
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		var err error
+		if v := ts.tss.current(k); v != nil {
+			err = ts.entries.Put([]byte(k), v)
+		} else if err = ts.entries.Delete([]byte(k)); errors.Is(err, ebpf.ErrKeyNotExist) {
+			err = nil
+		}
+		if err != nil {
+			p.log.Error("ternary key left inconsistent", "table", ts.plan.table.Name, "err", err)
+		}
+	}
+}
