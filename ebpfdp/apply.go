@@ -202,16 +202,15 @@ type tssOp struct {
 	prev    []byte // modify: the previous value
 }
 
-// applyTSS applies a run of ops to a ternary table. All ops are first
-// staged in p4tcd's view of the tuple space; the mask list is then
-// published with every mask the run uses (each with the higher of its old
-// and new top priority), so that entries are visible as soon as they are
-// written; the entries are written op by op (side record, then the masked
-// keys the op changes); finally the mask list is published as it ends. A
-// failed write takes back that op and the staged ones after it.
+// applyTSS applies a run of ops to a ternary table. The ops are staged in
+// p4tcd's view of the tuple space; new masks get slots and their top
+// priorities, and the mask list is republished if masks came (keeping
+// those that go until their entries are gone); then side records and the
+// masked keys the run changes are written in a few batches; finally the top
+// priorities settle and the list drops masks that went. If a batch fails,
+// the run is taken back and applied op by op, which finds the op that
+// fails.
 func (p *pipeline) applyTSS(ts *tableState, ops []translator.Op) (int, error) {
-	s := ts.tss
-	before := s.maskMaxima()
 	var staged []tssOp
 	var stopErr error
 	for _, op := range ops {
@@ -222,39 +221,75 @@ func (p *pipeline) applyTSS(ts *tableState, ops []translator.Op) (int, error) {
 		}
 		staged = append(staged, st)
 	}
-	unstage := func(from int) []string {
-		var keys []string
-		for i := len(staged) - 1; i >= from; i-- {
-			keys = append(keys, s.unstage(&staged[i])...)
-		}
-		return keys
-	}
 	if len(staged) == 0 {
 		return 0, stopErr
 	}
-	if list := s.masklistWith(before, ts.masksCap); s.dirty(list) {
-		if err := p.publishMasks(ts, list); err != nil {
-			unstage(0)
-			return 0, err
-		}
+	defer p.settleMasks(ts)
+	if err := p.prepareMasks(ts); err != nil {
+		p.unstage(ts, staged)
+		return 0, err
 	}
+	if err := p.writeRun(ts, staged); err == nil {
+		return len(staged), stopErr
+	}
+	p.resync(ts, p.unstage(ts, staged))
+	p.restoreSide(ts, staged)
 	for i := range staged {
-		if err := p.writeTSS(ts, &staged[i]); err != nil {
-			keys := unstage(i)
-			p.resync(ts, keys)
-			p.finishMasks(ts)
+		st, err := p.stageTSS(ts, staged[i].op)
+		if err == nil {
+			if err = p.prepareMasks(ts); err == nil {
+				if err = p.writeTSS(ts, &st); err != nil {
+					p.resync(ts, ts.tss.unstage(&st))
+				}
+			} else {
+				ts.tss.unstage(&st)
+			}
+		}
+		if err != nil {
 			return i, err
 		}
 	}
-	p.finishMasks(ts)
 	return len(staged), stopErr
 }
 
-// finishMasks publishes the mask list as the state now is. A failure only
-// leaves extra masks or higher priorities in the datapath (more lookups,
-// no wrong answer); the next run publishes again.
-func (p *pipeline) finishMasks(ts *tableState) {
-	if list := ts.tss.masklist(ts.masksCap); list != nil && ts.tss.dirty(list) {
+// unstage takes staged ops back, last first, and returns the keys whose
+// map values must be rewritten from the state.
+func (p *pipeline) unstage(ts *tableState, staged []tssOp) []string {
+	var keys []string
+	for i := len(staged) - 1; i >= 0; i-- {
+		keys = append(keys, ts.tss.unstage(&staged[i])...)
+	}
+	return keys
+}
+
+// prepareMasks readies the datapath for the staged state: slots for new
+// masks, top priorities raised where they grew, and a mask list that
+// holds every mask of the state (and, room permitting, those leaving).
+func (p *pipeline) prepareMasks(ts *tableState) error {
+	s := ts.tss
+	s.assignSlots()
+	for _, m := range s.masks {
+		if m.max > ts.top(m.slot) {
+			ts.setTop(m.slot, m.max)
+		}
+	}
+	if list := s.unionList(ts.masksCap); s.changed(list) {
+		return p.publishMasks(ts, list)
+	}
+	return nil
+}
+
+// settleMasks makes the top priorities exact and drops masks that went
+// from the list. A failed publish only leaves masks without entries in the
+// walk; the next run tries again.
+func (p *pipeline) settleMasks(ts *tableState) {
+	s := ts.tss
+	for _, m := range s.masks {
+		if ts.top(m.slot) != m.max {
+			ts.setTop(m.slot, m.max)
+		}
+	}
+	if list := s.masklist(ts.masksCap); s.changed(list) {
 		if err := p.publishMasks(ts, list); err != nil {
 			p.log.Warn("mask list not updated", "table", ts.plan.table.Name, "err", err)
 		}
@@ -323,22 +358,83 @@ func (s *tss) unstage(st *tssOp) []string {
 	return keys
 }
 
+// sideOf is the side record an op leaves: the entry with its handle.
+func sideOf(ts *tableState, st *tssOp, e *translator.Entry) (sideRef, []byte) {
+	se := e.Saved()
+	return sideRef{table: ts.plan.table.ID, id: st.te.id}, encodeSaved(&se, st.te.handle)
+}
+
+// writeRun writes a staged run: side records of inserts and modifies, the
+// final value (or absence) of every masked key the run touched, then the
+// removal of deleted entries' side records.
+func (p *pipeline) writeRun(ts *tableState, staged []tssOp) error {
+	var refs []sideRef
+	var recs [][]byte
+	var gone []sideRef
+	seen := map[string]bool{}
+	var changes []change
+	for i := range staged {
+		st := &staged[i]
+		if st.op.Kind == translator.OpDelete {
+			gone = append(gone, sideRef{table: ts.plan.table.ID, id: st.te.id})
+		} else {
+			ref, rec := sideOf(ts, st, st.op.Entry)
+			refs, recs = append(refs, ref), append(recs, rec)
+		}
+		for _, c := range st.changes {
+			if !seen[c.key] {
+				seen[c.key] = true
+				changes = append(changes, change{key: c.key, val: ts.tss.current(c.key)})
+			}
+		}
+	}
+	if len(refs) > 0 {
+		if _, err := p.side.put(refs, recs); err != nil {
+			return err
+		}
+	}
+	if err := p.writeChanges(ts, changes); err != nil {
+		return err
+	}
+	if err := p.side.del(gone); err != nil {
+		p.log.Error("side records outlive their entries", "table", ts.plan.table.Name, "err", err)
+	}
+	return nil
+}
+
+// restoreSide puts back the side records of a run that was taken back.
+func (p *pipeline) restoreSide(ts *tableState, staged []tssOp) {
+	var del []sideRef
+	for i := range staged {
+		st := &staged[i]
+		switch st.op.Kind {
+		case translator.OpInsert:
+			del = append(del, sideRef{table: ts.plan.table.ID, id: st.te.id})
+		case translator.OpModify:
+			if st.op.Prev != nil {
+				ref, rec := sideOf(ts, st, st.op.Prev)
+				if _, err := p.side.put([]sideRef{ref}, [][]byte{rec}); err != nil {
+					p.log.Error("restore side record", "table", ts.plan.table.Name, "err", err)
+				}
+			}
+		}
+	}
+	if err := p.side.del(del); err != nil {
+		p.log.Error("remove side records", "table", ts.plan.table.Name, "err", err)
+	}
+}
+
 // writeTSS writes one staged op: its side record and its masked keys.
 func (p *pipeline) writeTSS(ts *tableState, st *tssOp) error {
 	ref := sideRef{table: ts.plan.table.ID, id: st.te.id}
 	if st.op.Kind != translator.OpDelete {
-		se := st.op.Entry.Saved()
-		if _, err := p.side.put([]sideRef{ref}, [][]byte{encodeSaved(&se, st.te.handle)}); err != nil {
+		_, rec := sideOf(ts, st, st.op.Entry)
+		if _, err := p.side.put([]sideRef{ref}, [][]byte{rec}); err != nil {
 			return err
 		}
 	}
 	if err := p.writeChanges(ts, st.changes); err != nil {
-		if st.op.Kind == translator.OpInsert {
-			p.side.del([]sideRef{ref})
-		} else if st.op.Kind == translator.OpModify && st.op.Prev != nil {
-			se := st.op.Prev.Saved()
-			p.side.put([]sideRef{ref}, [][]byte{encodeSaved(&se, st.te.handle)})
-		}
+		p.restoreSide(ts, []tssOp{*st})
 		return err
 	}
 	if st.op.Kind == translator.OpDelete {
@@ -367,7 +463,18 @@ func (p *pipeline) writeChanges(ts *tableState, changes []change) error {
 		}
 	}
 	if len(dk) > 0 {
-		if _, err := ts.entries.BatchDelete(rows(dk, ks), nil); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+		n, err := ts.entries.BatchDelete(rows(dk, ks), nil)
+		if errors.Is(err, ebpf.ErrKeyNotExist) && n < len(dk)/ks {
+			// A key already gone stops the batch: delete the rest one by
+			// one.
+			err = nil
+			for off := (n + 1) * ks; off < len(dk) && err == nil; off += ks {
+				if err = ts.entries.Delete(dk[off : off+ks]); errors.Is(err, ebpf.ErrKeyNotExist) {
+					err = nil
+				}
+			}
+		}
+		if err != nil {
 			return mapError(err, "table %s: delete ternary keys", ts.plan.table.Name)
 		}
 	}

@@ -33,15 +33,16 @@
 //     before the prefix + the prefix length.
 //   - ternary, range, optional, or several LPM fields: tuple space search.
 //     The mask list (p4tc_t<id>_masks, replaced whole like the default
-//     slot) names each mask by id with the top priority of its entries,
-//     sorted by it; a hash holds each entry under its masked key, with
-//     maskid set to the mask's id, and a value that carries the priority.
-//     The datapath walks the list with bpf_loop, keeps the best priority
-//     and stops when no later mask can beat it. p4tcd keeps masks
-//     refcounted, resolves entries that share a masked key (the winner is
-//     in the map, the runner-up comes back when it goes), expands ranges
-//     into prefixes, and ranks tables without priorities (several LPM
-//     fields) by total prefix length.
+//     slot, only when masks come or go) names each mask by id and slot;
+//     p4tc_t<id>_mprio holds each slot's top priority, changed in place
+//     with atomic stores through an mmap. A hash holds each entry under its
+//     masked key, with maskid set to the mask's id, and a value that
+//     carries the priority. The datapath walks the list with bpf_loop,
+//     keeps the best priority and skips masks whose top priority cannot
+//     beat it. p4tcd keeps masks refcounted, resolves entries that share a
+//     masked key (the winner is in the map, the runner-up comes back when
+//     it goes), expands ranges into prefixes, and ranks tables without
+//     priorities (several LPM fields) by total prefix length.
 //
 // Entry values are the P4TC act_bpf head (act_id, one byte of flags: hit,
 // default miss, default hit) followed by the action's parameter blob; P4TC

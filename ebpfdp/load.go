@@ -74,7 +74,7 @@ func parseObject(obj []byte, plans []*tablePlan) (*binding, error) {
 	return b, nil
 }
 
-var tableMapRE = regexp.MustCompile(`^p4tc_t([0-9]+)(_masks|_dflt|_stat)?$`)
+var tableMapRE = regexp.MustCompile(`^p4tc_t([0-9]+)(_masks|_mprio|_dflt|_stat)?$`)
 
 // tableMapID extracts the P4TC table id from a runtime map name.
 func tableMapID(name string) (uint32, bool) {
@@ -150,6 +150,13 @@ func (b *binding) bindTable(p *tablePlan) error {
 			return mismatch(p, "map %s holds %d-byte mask lists, not 8 + n*%d", mm.Name, mm.InnerMap.ValueSize, p.keySize)
 		}
 		b.masks[p.id] = n / p.keySize
+		mp, err := want(p.mprioMap(), ebpf.Array, 4, 4)
+		if err != nil {
+			return err
+		}
+		if mp.MaxEntries != uint32(b.masks[p.id]) || mp.Flags&bpfFMmapable == 0 {
+			return mismatch(p, "map %s must be an mmapable array of %d priorities", mp.Name, b.masks[p.id])
+		}
 	}
 	return nil
 }

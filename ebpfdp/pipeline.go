@@ -6,8 +6,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 
 	"github.com/p4tcd/p4tcd/translator"
 )
@@ -36,8 +39,12 @@ type tableState struct {
 	plan    *tablePlan
 	entries *ebpf.Map // nil for keyless tables
 	masks   *ebpf.Map // outer map of the mask list (TSS)
-	dflt    *ebpf.Map // outer map of the default slot
-	stats   *ebpf.Map
+	mprio   *ebpf.Map // top priority of each mask slot (TSS)
+	// topMem is mprio mapped into p4tcd's memory: written with atomic
+	// stores, so the datapath never reads half a priority.
+	topMem []byte
+	dflt   *ebpf.Map // outer map of the default slot
+	stats  *ebpf.Map
 	// masksCap is the number of masks a mask list holds.
 	masksCap int
 	tss      *tss
@@ -51,8 +58,30 @@ func (ts *tableState) maps() map[string]*ebpf.Map {
 	}
 	if ts.masks != nil {
 		m[ts.plan.masksMap()] = ts.masks
+		m[ts.plan.mprioMap()] = ts.mprio
 	}
 	return m
+}
+
+// mapTops maps the top-priority array of a ternary table.
+func (ts *tableState) mapTops() error {
+	size := (ts.masksCap*8 + os.Getpagesize() - 1) &^ (os.Getpagesize() - 1)
+	b, err := unix.Mmap(ts.mprio.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("table %s: map mask priorities: %w", ts.plan.table.Name, err)
+	}
+	ts.topMem = b
+	return nil
+}
+
+// top reads the top priority of mask slot i (elements are 8 bytes apart).
+func (ts *tableState) top(i uint32) uint32 {
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&ts.topMem[i*8])))
+}
+
+// setTop sets the top priority of mask slot i in one store.
+func (ts *tableState) setTop(i, v uint32) {
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&ts.topMem[i*8])), v)
 }
 
 // close releases the pipeline's file descriptors; pins stay.
@@ -61,6 +90,10 @@ func (p *pipeline) close() {
 		p.prog.Close()
 	}
 	for _, ts := range p.tables {
+		if ts.topMem != nil {
+			unix.Munmap(ts.topMem)
+			ts.topMem = nil
+		}
 		for _, m := range ts.maps() {
 			if m != nil {
 				m.Close()
@@ -101,7 +134,7 @@ func newPipeline(c *translator.Config, plans []*tablePlan, b *binding, ports *po
 			ts.entries = coll.DetachMap(pl.entriesMap())
 		}
 		if pl.kind == kindTSS {
-			ts.masks = coll.DetachMap(pl.masksMap())
+			ts.masks, ts.mprio = coll.DetachMap(pl.masksMap()), coll.DetachMap(pl.mprioMap())
 			ts.tss = newTSS(pl)
 		}
 		p.tables = append(p.tables, ts)
@@ -111,6 +144,13 @@ func newPipeline(c *translator.Config, plans []*tablePlan, b *binding, ports *po
 	fail := func(err error) (*pipeline, error) {
 		p.destroy()
 		return nil, err
+	}
+	for _, ts := range p.tables {
+		if ts.mprio != nil {
+			if err := ts.mapTops(); err != nil {
+				return fail(err)
+			}
+		}
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "maps"), 0o700); err != nil {
 		return fail(fmt.Errorf("create pin dir: %w", err))
@@ -163,7 +203,11 @@ func newSideMap(plans []*tablePlan) (*ebpf.Map, error) {
 	return m, nil
 }
 
-const bpfFNoPrealloc = 1 // BPF_F_NO_PREALLOC
+// Map flags (include/uapi/linux/bpf.h).
+const (
+	bpfFNoPrealloc = 1 << 0  // BPF_F_NO_PREALLOC
+	bpfFMmapable   = 1 << 10 // BPF_F_MMAPABLE
+)
 
 // The config map holds Config.Marshal in 4 KiB chunks: slot 0 has the
 // length, slots 1.. the bytes.

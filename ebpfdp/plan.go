@@ -127,6 +127,7 @@ func (p *tablePlan) entriesMap() string  { return fmt.Sprintf("p4tc_t%d", p.id) 
 func (p *tablePlan) masksMap() string    { return fmt.Sprintf("p4tc_t%d_masks", p.id) }
 func (p *tablePlan) defaultsMap() string { return fmt.Sprintf("p4tc_t%d_dflt", p.id) }
 func (p *tablePlan) statsMap() string    { return fmt.Sprintf("p4tc_t%d_stat", p.id) }
+func (p *tablePlan) mprioMap() string    { return fmt.Sprintf("p4tc_t%d_mprio", p.id) }
 
 // plan computes the table plans of a config, in P4Info table order. It
 // refuses, as ErrInvalid naming the table and field, what the runtime

@@ -189,6 +189,12 @@ func openPipeline(dir string, gen uint64, ports *portMap, log *slog.Logger) (*pi
 			if ts.masks, err = open(pl.masksMap()); err != nil {
 				return fail(err)
 			}
+			if ts.mprio, err = open(pl.mprioMap()); err != nil {
+				return fail(err)
+			}
+			if err := ts.mapTops(); err != nil {
+				return fail(err)
+			}
 			ts.tss = newTSS(pl)
 		}
 	}
@@ -292,9 +298,9 @@ func (p *pipeline) readTSS(ts *tableState, recs map[sideRef][]byte, used map[sid
 		}
 		inner.Close()
 	}
-	s.idHint = map[string]uint32{}
+	s.hint = map[string]maskRec{}
 	for _, m := range s.parseMasklist(s.published) {
-		s.idHint[string(m.bits)] = m.id
+		s.hint[string(m.bits)] = m
 		s.nextMask = max(s.nextMask, m.id+1)
 	}
 	type saved struct {
@@ -329,11 +335,12 @@ func (p *pipeline) readTSS(ts *tableState, recs map[sideRef][]byte, used map[sid
 		s.insert(te)
 		out = append(out, x.se)
 	}
-	s.idHint = nil
+	s.hint = nil
 	if err := p.resyncAll(ts); err != nil {
 		return nil, err
 	}
-	p.finishMasks(ts)
+	s.assignSlots()
+	p.settleMasks(ts)
 	return out, nil
 }
 

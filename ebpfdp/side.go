@@ -339,17 +339,30 @@ func (s *sideStore) load() (map[sideRef][]byte, error) {
 	}
 	out := make(map[sideRef][]byte, len(parts))
 	s.chunks = make(map[sideRef]int, len(parts))
+	var broken []sideRow
 	for ref, pt := range parts {
-		s.chunks[ref] = len(pt.data)
 		rec := make([]byte, 0, pt.n)
 		for c := 0; len(rec) < pt.n; c++ {
 			d, ok := pt.data[c]
 			if !ok {
-				return nil, fmt.Errorf("read side map: table %#x: record misses chunk %d", ref.table, c)
+				break
 			}
 			rec = append(rec, d[:min(len(d), pt.n-len(rec))]...)
 		}
+		if _, ok := pt.data[0]; !ok || len(rec) < pt.n {
+			// A write that failed half way: its op failed too.
+			for c := range pt.data {
+				broken = append(broken, sideRowKey(ref, c))
+			}
+			continue
+		}
+		s.chunks[ref] = len(pt.data)
 		out[ref] = rec
+	}
+	if len(broken) > 0 {
+		if _, err := s.m.BatchDelete(broken, nil); err != nil {
+			return nil, fmt.Errorf("drop incomplete side records: %w", err)
+		}
 	}
 	return out, nil
 }

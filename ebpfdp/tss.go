@@ -1,7 +1,6 @@
 package ebpfdp
 
 import (
-	"bytes"
 	"sort"
 
 	"github.com/p4tcd/p4tcd/translator"
@@ -14,7 +13,8 @@ import (
 //
 // Mask ids only grow (they never come back into use), so a packet still
 // walking a mask list that was just replaced can never pair an old mask
-// with a new mask's entries.
+// with a new mask's entries. Each mask also has a slot in the datapath's
+// top-priority array; slots are reused.
 //
 // insert and remove change the state and return the map writes that bring
 // the datapath along; when a write fails, the caller undoes the state
@@ -32,19 +32,24 @@ type tss struct {
 	byHandle   map[uint32]*tssEntry
 	nextMask   uint32
 	nextHandle uint32
-	// idHint gives new masks the ids the datapath already uses for them
-	// (set while a restore rebuilds the state).
-	idHint map[string]uint32
+	// hint gives new masks the id and slot the datapath already uses for
+	// them (set while a restore rebuilds the state).
+	hint map[string]maskRec
 	// published is the mask list value last written to the datapath.
 	published []byte
 }
 
 type tssMask struct {
-	id    uint32
+	id uint32
+	// slot is the mask's index in the top-priority array (p4tc_t<id>_mprio),
+	// noSlot until assignSlots gives it one.
+	slot  uint32
 	bits  []byte
 	prios map[uint32]int // priority -> number of (entry, key) pairs
 	max   uint32
 }
+
+const noSlot = ^uint32(0)
 
 // tssSlot is one masked key and the entries that produce it, best first.
 type tssSlot struct {
@@ -119,12 +124,12 @@ func (s *tss) insert(te *tssEntry) []change {
 	for _, k := range te.keys {
 		m := s.masks[string(k.mask)]
 		if m == nil {
-			id, ok := s.idHint[string(k.mask)]
-			if !ok {
-				id = s.nextMask
+			m = &tssMask{id: s.nextMask, slot: noSlot, bits: k.mask, prios: map[uint32]int{}}
+			if h, ok := s.hint[string(k.mask)]; ok {
+				m.id, m.slot = h.id, h.slot
+			} else {
 				s.nextMask++
 			}
-			m = &tssMask{id: id, bits: k.mask, prios: map[uint32]int{}}
 			s.masks[string(k.mask)] = m
 		}
 		m.prios[te.prio]++
@@ -204,43 +209,77 @@ func (s *tss) modify(te *tssEntry, value []byte) []change {
 
 // maskRec is one mask of a mask list.
 type maskRec struct {
-	id, max uint32
-	bits    []byte
+	id, slot, max uint32
+	bits          []byte
 }
 
-// masklist renders the mask list value of the current state: the masks
-// sorted by their highest priority, highest first (ties by id), so the
-// datapath can stop early. It returns nil when the masks do not fit in
-// capacity.
+// assignSlots gives every mask without a slot the lowest slot no mask
+// holds. A slot freed in this run may go to a new mask at once: a packet
+// still walking the old list can only mistake the new mask's priority for
+// that of a mask whose entries are being deleted.
+func (s *tss) assignSlots() {
+	used := map[uint32]bool{}
+	for _, m := range s.masks {
+		if m.slot != noSlot {
+			used[m.slot] = true
+		}
+	}
+	next := uint32(0)
+	for _, m := range s.sortedMasks() {
+		if m.slot != noSlot {
+			continue
+		}
+		for used[next] {
+			next++
+		}
+		m.slot = next
+		used[next] = true
+	}
+}
+
+// sortedMasks lists the masks by top priority, highest first (ties by
+// id): the order the walk is best served by.
+func (s *tss) sortedMasks() []*tssMask {
+	ms := make([]*tssMask, 0, len(s.masks))
+	for _, m := range s.masks {
+		ms = append(ms, m)
+	}
+	sort.Slice(ms, func(i, j int) bool {
+		if ms[i].max != ms[j].max {
+			return ms[i].max > ms[j].max
+		}
+		return ms[i].id < ms[j].id
+	})
+	return ms
+}
+
+// masklist renders the mask list value of the current state, or nil when
+// the masks do not fit in capacity.
 func (s *tss) masklist(capacity int) []byte {
 	recs := make([]maskRec, 0, len(s.masks))
-	for _, m := range s.masks {
-		recs = append(recs, maskRec{id: m.id, max: m.max, bits: m.bits})
+	for _, m := range s.sortedMasks() {
+		recs = append(recs, maskRec{id: m.id, slot: m.slot, max: m.max, bits: m.bits})
 	}
 	return s.render(recs, capacity)
 }
 
-// masklistWith renders the union of the current masks and those of
-// before, each with the higher of its priorities: a list that is right
-// both before and after a run of changes. When the union does not fit, it
-// falls back to the current masks alone.
-func (s *tss) masklistWith(before []maskRec, capacity int) []byte {
-	byID := map[uint32]maskRec{}
-	for _, m := range s.masks {
-		byID[m.id] = maskRec{id: m.id, max: m.max, bits: m.bits}
+// unionList renders the current masks followed by those of the published
+// list that are gone from the state, so that their entries stay visible
+// until they are deleted; when that does not fit, the current masks alone.
+func (s *tss) unionList(capacity int) []byte {
+	recs := make([]maskRec, 0, len(s.masks))
+	ids := map[uint32]bool{}
+	for _, m := range s.sortedMasks() {
+		recs = append(recs, maskRec{id: m.id, slot: m.slot, max: m.max, bits: m.bits})
+		ids[m.id] = true
 	}
-	for _, r := range before {
-		if cur, ok := byID[r.id]; ok {
-			r.max = max(r.max, cur.max)
+	for _, r := range s.parseMasklist(s.published) {
+		if !ids[r.id] {
+			recs = append(recs, r)
 		}
-		byID[r.id] = r
 	}
-	if len(byID) > capacity {
+	if len(recs) > capacity {
 		return s.masklist(capacity)
-	}
-	recs := make([]maskRec, 0, len(byID))
-	for _, r := range byID {
-		recs = append(recs, r)
 	}
 	return s.render(recs, capacity)
 }
@@ -249,19 +288,13 @@ func (s *tss) render(recs []maskRec, capacity int) []byte {
 	if len(recs) > capacity {
 		return nil
 	}
-	sort.Slice(recs, func(i, j int) bool {
-		if recs[i].max != recs[j].max {
-			return recs[i].max > recs[j].max
-		}
-		return recs[i].id < recs[j].id
-	})
 	ks := s.plan.keySize
 	b := make([]byte, s.plan.masklistSize(capacity))
 	ne.PutUint32(b[0:], uint32(len(recs)))
 	for i, r := range recs {
 		e := b[8+i*ks:]
 		ne.PutUint32(e[0:], r.id)
-		ne.PutUint32(e[4:], r.max)
+		ne.PutUint32(e[4:], r.slot)
 		copy(e[8:ks], r.bits)
 	}
 	return b
@@ -277,16 +310,32 @@ func (s *tss) parseMasklist(b []byte) []maskRec {
 	var out []maskRec
 	for i := 0; i < n && 8+(i+1)*ks <= len(b); i++ {
 		e := b[8+i*ks:]
-		out = append(out, maskRec{id: ne.Uint32(e), max: ne.Uint32(e[4:]), bits: append([]byte(nil), e[8:ks]...)})
+		out = append(out, maskRec{id: ne.Uint32(e), slot: ne.Uint32(e[4:]), bits: append([]byte(nil), e[8:ks]...)})
 	}
 	return out
 }
 
-// maskMaxima is the mask list the datapath has now.
-func (s *tss) maskMaxima() []maskRec { return s.parseMasklist(s.published) }
-
-// dirty reports whether the mask list differs from the published one.
-func (s *tss) dirty(list []byte) bool { return !bytes.Equal(list, s.published) }
+// changed reports whether list names other masks than the published one;
+// the order does not matter to the datapath's answers.
+func (s *tss) changed(list []byte) bool {
+	if list == nil {
+		return false
+	}
+	a, b := s.parseMasklist(list), s.parseMasklist(s.published)
+	if len(a) != len(b) {
+		return true
+	}
+	ids := map[uint32]uint32{}
+	for _, r := range b {
+		ids[r.id] = r.slot
+	}
+	for _, r := range a {
+		if slot, ok := ids[r.id]; !ok || slot != r.slot {
+			return true
+		}
+	}
+	return false
+}
 
 // newEntry builds the state of a TSS entry from a translator entry.
 func (s *tss) newEntry(e *translator.Entry, ports *portMap) (*tssEntry, error) {

@@ -118,20 +118,27 @@ func TestTSSRangeMasksAndList(t *testing.T) {
 	}
 	f := mustEntry(t, s, classifyEntry(p, 30, 0, 4, 4, 1, 0, 2))
 	s.insert(f)
+	s.assignSlots()
 	list := s.masklist(64)
 	recs := s.parseMasklist(list)
-	if len(recs) != masks+1 || recs[0].max != 30 {
+	if len(recs) != masks+1 || recs[0].id != s.masks[string(f.keys[0].mask)].id {
 		t.Fatalf("mask list %v: want %d masks, the priority-30 one first", recs, masks+1)
 	}
-	for i := 1; i < len(recs); i++ {
-		if recs[i].max > recs[i-1].max {
-			t.Fatalf("mask list not sorted by priority: %v", recs)
+	slots := map[uint32]bool{}
+	for _, r := range recs {
+		if r.slot >= uint32(masks+1) || slots[r.slot] {
+			t.Fatalf("slots %v are not the first %d, once each", recs, masks+1)
 		}
+		slots[r.slot] = true
 	}
 	if s.masklist(masks) != nil {
 		t.Errorf("a list over capacity rendered")
 	}
-	// Mask ids never come back.
+	s.published = list
+	if s.changed(s.masklist(64)) {
+		t.Errorf("the same masks count as a change")
+	}
+	// Mask ids never come back; slots do.
 	ids := map[uint32]bool{}
 	for _, m := range s.masks {
 		ids[m.id] = true
@@ -140,15 +147,21 @@ func TestTSSRangeMasksAndList(t *testing.T) {
 	s.remove(f)
 	g := mustEntry(t, s, classifyEntry(p, 1, 17, 0, 0, 1, 0, 3))
 	s.insert(g)
+	s.assignSlots()
 	for _, m := range s.masks {
 		if ids[m.id] {
 			t.Errorf("mask id %d reused", m.id)
 		}
+		if m.slot != 0 {
+			t.Errorf("new mask in slot %d, want the freed slot 0", m.slot)
+		}
 	}
-	// The union list keeps removed masks with their old priority.
-	before := s.parseMasklist(list)
-	if u := s.parseMasklist(s.masklistWith(before, 64)); len(u) != len(before)+1 {
-		t.Errorf("union of %d old masks and 1 new: %d", len(before), len(u))
+	// The union keeps the masks that went until they are unpublished.
+	if u := s.parseMasklist(s.unionList(64)); len(u) != len(recs)+1 {
+		t.Errorf("union of %d published masks and 1 new: %d", len(recs), len(u))
+	}
+	if !s.changed(s.masklist(64)) {
+		t.Errorf("a new mask set is no change")
 	}
 }
 

@@ -14,6 +14,7 @@
  *                     HASH keyed by the masked key (ternary: tuple space)
  *   p4tc_t<id>_masks  ternary only: ARRAY_OF_MAPS whose single slot holds the
  *                     current mask list (replaced whole, never edited)
+ *   p4tc_t<id>_mprio  ternary only: the top priority of each mask (mmapable)
  *   p4tc_t<id>_dflt   ARRAY_OF_MAPS whose single slot holds the default miss
  *                     action (replaced whole, never edited: no torn reads)
  *   p4tc_t<id>_stat   PERCPU_ARRAY: hit and miss counters
@@ -232,94 +233,111 @@ struct p4tc_table_stats {
 
 /*
  * Ternary (tuple space search): the mask list names each mask in use by its
- * id and the highest priority of its entries, sorted by that priority,
- * highest first. Each step masks the key, sets maskid to the mask's id and
- * looks the result up in the hash; the best priority wins, and the walk
- * stops once no later mask can beat it. bpf_loop runs the walk; the kernel
- * inlines it because the callback is a constant.
+ * id (the maskid of its keys) and its slot in p4tc_t<id>_mprio, which holds
+ * the highest priority of the mask's entries. Each step masks the key, sets
+ * maskid and looks the result up in the hash; the best priority wins, and a
+ * mask whose entries cannot beat the best so far is skipped. bpf_loop runs
+ * the walk; the kernel inlines it because the callback is a constant.
+ *
+ * The list is replaced whole (map-in-map) when masks come and go; the
+ * priorities change in place, one aligned 32-bit store each (the array is
+ * mmapable and p4tcd writes it with atomic stores), so the walk never
+ * depends on the order of the list for its answer.
  */
-#define P4TC__TABLE_TERNARY(ID, KEYSZ, KSZ, PSZ, NENT, NMASK)           \
-	P4TC__COMMON(ID)                                                \
-	P4TC__KEY(ID, KSZ);                                             \
-	struct p4tc_t##ID##_value {                                     \
-		struct p4tc_act_head act;                               \
+#define P4TC__TABLE_TERNARY(ID, KEYSZ, KSZ, PSZ, NENT, NMASK)                 \
+	P4TC__COMMON(ID)                                                      \
+	P4TC__KEY(ID, KSZ);                                                   \
+	struct p4tc_t##ID##_value {                                           \
+		struct p4tc_act_head act;                                     \
 		__u8 params[P4TC_PARAMS_PAD(PSZ)];                            \
-		__u32 prio;                                             \
-		__u32 owner;                                            \
-	};                                                              \
-	struct p4tc_t##ID##_mask {                                      \
-		__u32 id;                                               \
-		__u32 maxprio;                                          \
-		__u64 w[((KSZ) - 8) / 8];                               \
-	};                                                              \
-	struct p4tc_t##ID##_masklist {                                  \
-		__u32 n;                                                \
-		__u32 pad;                                              \
-		struct p4tc_t##ID##_mask m[NMASK];                      \
-	};                                                              \
-	struct {                                                        \
-		__uint(type, BPF_MAP_TYPE_HASH);                        \
-		__uint(max_entries, NENT);                              \
-		__type(key, struct p4tc_t##ID##_key);                   \
-		__type(value, struct p4tc_t##ID##_value);               \
-	} p4tc_t##ID SEC(".maps");                                      \
-	struct {                                                        \
-		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);               \
-		__uint(max_entries, 1);                                 \
-		__type(key, __u32);                                     \
-		__array(values, struct {                                \
-			__uint(type, BPF_MAP_TYPE_ARRAY);               \
-			__uint(max_entries, 1);                         \
-			__type(key, __u32);                             \
-			__type(value,                                   \
-			       __u8[sizeof(struct p4tc_t##ID##_masklist)]); \
-		});                                                     \
-	} p4tc_t##ID##_masks SEC(".maps");                              \
-	struct p4tc_t##ID##_walk {                                      \
-		const struct p4tc_t##ID##_key *key;                     \
-		const struct p4tc_t##ID##_masklist *ml;                 \
-		struct p4tc_t##ID##_value *best;                        \
-		__u32 bestprio;                                         \
-	};                                                              \
-	static long p4tc_t##ID##_step(__u32 i, void *ctx)               \
-	{                                                               \
-		struct p4tc_t##ID##_walk *w = ctx;                      \
-		const struct p4tc_t##ID##_mask *m;                      \
-		struct p4tc_t##ID##_key mk;                             \
-		struct p4tc_t##ID##_value *v;                           \
-		if (i >= (NMASK))                                       \
-			return 1;                                       \
-		m = &w->ml->m[i];                                       \
-		if (w->best && w->bestprio >= m->maxprio)               \
-			return 1;                                       \
-		mk.keysz = (KEYSZ);                                     \
-		mk.maskid = m->id;                                      \
-		for (int j = 0; j < ((KSZ) - 8) / 8; j++)               \
-			mk.w[j] = w->key->w[j] & m->w[j];               \
-		v = bpf_map_lookup_elem(&p4tc_t##ID, &mk);              \
-		if (v && (!w->best || v->prio > w->bestprio)) {         \
-			w->best = v;                                    \
-			w->bestprio = v->prio;                          \
-		}                                                       \
-		return 0;                                               \
-	}                                                               \
-	static __always_inline struct p4tc_table_entry_act_bpf *        \
-	p4tc_t##ID##_read(void *key, __u32 key__sz)                     \
-	{                                                               \
-		struct p4tc_t##ID##_walk w = {.key = key};              \
-		__u32 zero = 0;                                         \
-		void *slot;                                             \
-		if (key__sz != (KSZ))                                   \
-			return 0;                                       \
-		slot = bpf_map_lookup_elem(&p4tc_t##ID##_masks, &zero); \
-		if (slot)                                               \
-			w.ml = bpf_map_lookup_elem(slot, &zero);        \
-		if (w.ml && w.ml->n)                                    \
-			bpf_loop(w.ml->n, p4tc_t##ID##_step, &w, 0);    \
-		if (!w.best)                                            \
-			return p4tc_t##ID##_miss();                     \
-		p4tc_t##ID##_hit();                                     \
-		return (struct p4tc_table_entry_act_bpf *)w.best;       \
+		__u32 prio;                                                   \
+		__u32 owner;                                                  \
+	};                                                                    \
+	struct p4tc_t##ID##_mask {                                            \
+		__u32 id;                                                     \
+		__u32 slot;                                                   \
+		__u64 w[((KSZ) - 8) / 8];                                     \
+	};                                                                    \
+	struct p4tc_t##ID##_masklist {                                        \
+		__u32 n;                                                      \
+		__u32 pad;                                                    \
+		struct p4tc_t##ID##_mask m[NMASK];                            \
+	};                                                                    \
+	struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_HASH);                              \
+		__uint(max_entries, NENT);                                    \
+		__type(key, struct p4tc_t##ID##_key);                         \
+		__type(value, struct p4tc_t##ID##_value);                     \
+	} p4tc_t##ID SEC(".maps");                                            \
+	struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);                     \
+		__uint(max_entries, 1);                                       \
+		__type(key, __u32);                                           \
+		__array(values, struct {                                      \
+			__uint(type, BPF_MAP_TYPE_ARRAY);                     \
+			__uint(max_entries, 1);                               \
+			__type(key, __u32);                                   \
+			__type(value,                                         \
+			       __u8[sizeof(struct p4tc_t##ID##_masklist)]);   \
+		});                                                           \
+	} p4tc_t##ID##_masks SEC(".maps");                                    \
+	struct {                                                              \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                             \
+		__uint(map_flags, BPF_F_MMAPABLE);                            \
+		__uint(max_entries, NMASK);                                   \
+		__type(key, __u32);                                           \
+		__type(value, __u32);                                         \
+	} p4tc_t##ID##_mprio SEC(".maps");                                    \
+	struct p4tc_t##ID##_walk {                                            \
+		const struct p4tc_t##ID##_key *key;                           \
+		const struct p4tc_t##ID##_masklist *ml;                       \
+		struct p4tc_t##ID##_value *best;                              \
+		__u32 bestprio;                                               \
+	};                                                                    \
+	static long p4tc_t##ID##_step(__u32 i, void *ctx)                     \
+	{                                                                     \
+		struct p4tc_t##ID##_walk *w = ctx;                            \
+		const struct p4tc_t##ID##_mask *m;                            \
+		struct p4tc_t##ID##_key mk;                                   \
+		struct p4tc_t##ID##_value *v;                                 \
+		__u32 *top;                                                   \
+		if (i >= (NMASK))                                             \
+			return 1;                                             \
+		m = &w->ml->m[i];                                             \
+		if (w->best) {                                                \
+			top = bpf_map_lookup_elem(&p4tc_t##ID##_mprio,        \
+						  &m->slot);                  \
+			if (top && w->bestprio >= *top)                       \
+				return 0;                                     \
+		}                                                             \
+		mk.keysz = (KEYSZ);                                           \
+		mk.maskid = m->id;                                            \
+		for (int j = 0; j < ((KSZ) - 8) / 8; j++)                     \
+			mk.w[j] = w->key->w[j] & m->w[j];                     \
+		v = bpf_map_lookup_elem(&p4tc_t##ID, &mk);                    \
+		if (v && (!w->best || v->prio > w->bestprio)) {               \
+			w->best = v;                                          \
+			w->bestprio = v->prio;                                \
+		}                                                             \
+		return 0;                                                     \
+	}                                                                     \
+	static __always_inline struct p4tc_table_entry_act_bpf *              \
+	p4tc_t##ID##_read(void *key, __u32 key__sz)                           \
+	{                                                                     \
+		struct p4tc_t##ID##_walk w = {.key = key};                    \
+		__u32 zero = 0;                                               \
+		void *slot;                                                   \
+		if (key__sz != (KSZ))                                         \
+			return 0;                                             \
+		slot = bpf_map_lookup_elem(&p4tc_t##ID##_masks, &zero);       \
+		if (slot)                                                     \
+			w.ml = bpf_map_lookup_elem(slot, &zero);              \
+		if (w.ml && w.ml->n)                                          \
+			bpf_loop(w.ml->n, p4tc_t##ID##_step, &w, 0);          \
+		if (!w.best)                                                  \
+			return p4tc_t##ID##_miss();                           \
+		p4tc_t##ID##_hit();                                           \
+		return (struct p4tc_table_entry_act_bpf *)w.best;             \
 	}
 
 #define P4TC__TABLE(ID, KIND, KEYSZ, KSZ, PSZ, NENT, NMASK)             \
