@@ -22,6 +22,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/p4tcd/p4tcd/ebpfdp"
 	"github.com/p4tcd/p4tcd/server"
 	"github.com/p4tcd/p4tcd/translator"
 )
@@ -98,14 +99,18 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	return cfg, nil
 }
 
-func newBackend(cfg *config) (translator.Backend, error) {
+func newBackend(cfg *config, log *slog.Logger) (translator.Backend, error) {
 	switch cfg.datapath {
 	case "none":
 		if len(cfg.ports) > 0 {
 			return nil, errors.New("--port needs a datapath: --datapath none forwards nothing")
 		}
 		return translator.NewNoneBackend(), nil
-	case "ebpf", "p4tc", "auto":
+	case "ebpf":
+		return ebpfdp.New(ebpfdp.Options{
+			DeviceID: cfg.deviceID, Ports: cfg.ports, KeepForwarding: cfg.keepForwarding, Logger: log,
+		})
+	case "p4tc", "auto":
 		return nil, fmt.Errorf("--datapath %s is not available in this build", cfg.datapath)
 	}
 	return nil, fmt.Errorf("--datapath %q: want none, ebpf or p4tc", cfg.datapath)
@@ -117,7 +122,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
-	backend, err := newBackend(cfg)
+	backend, err := newBackend(cfg, log)
 	if err != nil {
 		return err
 	}
@@ -128,6 +133,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	dev := translator.NewDevice(backend)
+	// A datapath a previous p4tcd left running (--keep-forwarding) is
+	// adopted before any client connects.
+	if restored, err := dev.Restore(); err != nil {
+		return fmt.Errorf("restore datapath: %w", err)
+	} else if restored {
+		log.Info("datapath restored", "tables", len(dev.Config().TableOrder))
+	}
 	srv := server.New(cfg.deviceID, dev,
 		server.WithLogger(log),
 		server.WithDeviceIDZero(cfg.deviceIDZero),
