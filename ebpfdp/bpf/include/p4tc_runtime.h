@@ -263,6 +263,8 @@ struct p4tc_table_stats {
 		__u32 pad;                                                    \
 		struct p4tc_t##ID##_mask m[NMASK];                            \
 	};                                                                    \
+	_Static_assert((NMASK) >= 1 && (NMASK) <= P4TC_MAX_MASKS,            \
+		       "table " #ID ": masks out of range");                  \
 	struct {                                                              \
 		__uint(type, BPF_MAP_TYPE_HASH);                              \
 		__uint(max_entries, NENT);                                    \
