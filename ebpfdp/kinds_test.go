@@ -246,3 +246,81 @@ func TestPrivilegedKinds(t *testing.T) {
 		t.Errorf("default set_port(3): %v, want ErrInvalid", err)
 	}
 }
+
+func TestPrivilegedTernaryFull(t *testing.T) {
+	testutil.Privileged(t)
+	ks := newKindsSwitch(t)
+	mark := func(m byte) [][]byte { return [][]byte{{m}} }
+	// classify holds 64 entries, 128 masked keys. A range 1..65534 expands
+	// to 30 keys: the fifth such entry does not fit.
+	wide := func(prio int32) p4test.Update {
+		return p4test.Insert(p4test.Entry{Table: tClassify, Priority: prio, Action: aMark, Params: mark(byte(prio)),
+			Match: []p4test.Match{p4test.Optional(1, []byte{byte(prio)}), p4test.Range(3, u16(1), u16(65534))}})
+	}
+	errs, err := ks.dev.Write([]p4test.Update{wide(1), wide(2), wide(3), wide(4), wide(5), wide(6)}, p4test.ContinueOnError, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range errs {
+		if full := i >= 4; full != errors.Is(e, translator.ErrFull) {
+			t.Errorf("update %d: %v", i, e)
+		}
+	}
+	ts := ks.b.cur.byID[tClassify]
+	if n := len(ts.tss.slots); n != 120 {
+		t.Errorf("%d masked keys in the state, want 120", n)
+	}
+	if n := countKeys(t, ts); n != 120 {
+		t.Errorf("%d keys in the map, want 120", n)
+	}
+	recs := 0
+	for ref := range ks.b.cur.side.chunks {
+		if ref.table == tClassify {
+			recs++
+		}
+	}
+	if recs != 4 {
+		t.Errorf("%d side records for classify, want 4", recs)
+	}
+	in := kindsIn{proto: 2, dport: 7}
+	if got := ks.read(t, in)[4]; got != (kindsOut{act: p4tcMark, flags: flagsHit, p0: 2}) {
+		t.Errorf("entry 2 after the failed ones: %+v", got)
+	}
+	in.proto = 5
+	if got := ks.read(t, in)[4]; got.act != p4tcDrop {
+		t.Errorf("entry 5 was refused but reads %+v", got)
+	}
+
+	// two_lpm holds 16 masks: src prefixes /1 .. /17 need 17.
+	var us []p4test.Update
+	for plen := int32(1); plen <= 17; plen++ {
+		us = append(us, p4test.Insert(p4test.Entry{Table: tTwoLPM, Action: aMark, Params: mark(byte(plen)),
+			Match: []p4test.Match{p4test.LPM(1, ip4("128.0.0.0"), plen)}}))
+	}
+	errs, err = ks.dev.Write(us, p4test.ContinueOnError, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, e := range errs {
+		if full := i == 16; full != errors.Is(e, translator.ErrFull) {
+			t.Errorf("two_lpm update %d: %v", i, e)
+		}
+	}
+	if got := ks.read(t, kindsIn{src4: netip.MustParseAddr("128.0.0.1"), dst4: netip.MustParseAddr("1.1.1.1")})[3]; got.p0 != 16 {
+		t.Errorf("longest src prefix: %+v, want /16", got)
+	}
+}
+
+func countKeys(t *testing.T, ts *tableState) int {
+	t.Helper()
+	k, v := make([]byte, ts.plan.keySize), make([]byte, ts.plan.valueSize())
+	n := 0
+	it := ts.entries.Iterate()
+	for it.Next(&k, &v) {
+		n++
+	}
+	if err := it.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
