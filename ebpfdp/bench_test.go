@@ -108,10 +108,7 @@ func BenchmarkPrivilegedTernaryMasks(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			ns += runNs(b, sw.b.cur.prog, f)
 		}
-		for i := range us {
-			us[i].Type = 3 // DELETE
-		}
-		sw.write(b, us...)
+		sw.write(b, p4test.AsDeletes(us)...)
 		return ns / float64(b.N)
 	}
 	b.ResetTimer()

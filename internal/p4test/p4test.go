@@ -158,6 +158,15 @@ func Modify(e Entry) Update { return update(p4v1.Update_MODIFY, e) }
 // Delete deletes e.
 func Delete(e Entry) Update { return update(p4v1.Update_DELETE, e) }
 
+// AsDeletes turns updates into deletes of the same entries.
+func AsDeletes(us []Update) []Update {
+	out := make([]Update, len(us))
+	for i, u := range us {
+		out[i] = &p4v1.Update{Type: p4v1.Update_DELETE, Entity: u.GetEntity()}
+	}
+	return out
+}
+
 // Write applies updates with CONTINUE_ON_ERROR and returns the first
 // error, naming the update.
 func Write(d *translator.Device, us ...Update) error {
