@@ -203,24 +203,26 @@ func (b *Backend) replace(c *translator.Config, ops []translator.Op) error {
 }
 
 // attachAll points every port at p's program. If a port fails, the ports
-// already switched go back to the program that ran before.
+// already switched go back to the program that ran before, or, on a first
+// commit, lose the new one.
 func (b *Backend) attachAll(p *pipeline, ifindex map[uint32]uint32) error {
 	return b.ns.do(func(h *netlink.Handle) error {
 		var switched []*attachment
 		for _, port := range sortedPorts(b.opts.Ports) {
 			name := b.opts.Ports[port]
 			a := b.atts[name]
-			if a == nil || a.ifindex != int(ifindex[port]) {
+			if a != nil && a.ifindex != int(ifindex[port]) {
+				// The interface was recreated: its old link is dead.
+				if err := detach(h, a, b.linkPin(name)); err != nil {
+					b.log.Warn("stale link not removed", "port", name, "err", err)
+				}
+				a = nil
+			}
+			if a == nil {
 				a = &attachment{ifname: name, ifindex: int(ifindex[port])}
 			}
 			if err := attach(h, a, p.prog, b.linkPin(name)); err != nil {
-				if b.cur != nil {
-					for _, s := range switched {
-						if rerr := attach(h, s, b.cur.prog, b.linkPin(s.ifname)); rerr != nil {
-							b.log.Error("port left on the new program", "port", s.ifname, "err", rerr)
-						}
-					}
-				}
+				b.undoAttach(h, switched)
 				return translator.Errorf(translator.ErrInternal, "port %d: %v", port, err)
 			}
 			b.atts[name] = a
@@ -228,6 +230,23 @@ func (b *Backend) attachAll(p *pipeline, ifindex map[uint32]uint32) error {
 		}
 		return nil
 	})
+}
+
+// undoAttach puts switched ports back on the running program, or detaches
+// them when nothing ran before.
+func (b *Backend) undoAttach(h *netlink.Handle, switched []*attachment) {
+	for _, s := range switched {
+		var err error
+		if b.cur != nil {
+			err = attach(h, s, b.cur.prog, b.linkPin(s.ifname))
+		} else {
+			err = detach(h, s, b.linkPin(s.ifname))
+			delete(b.atts, s.ifname)
+		}
+		if err != nil {
+			b.log.Error("port left on the new program", "port", s.ifname, "err", err)
+		}
+	}
 }
 
 // Apply performs ops in order on the running pipeline's maps.
@@ -266,7 +285,8 @@ func (b *Backend) Counters(tableID uint32) (Counters, error) {
 // Close releases the backend. Unless KeepForwarding is set, it detaches
 // the datapath from every port and removes the pin root, like `tc filter
 // del dev IFACE ingress` and `rm -r /sys/fs/bpf/p4tcd/<id>`; with it,
-// everything stays for the next p4tcd.
+// everything stays for the next p4tcd. A backend that never ran a
+// pipeline (no Commit, no successful Restore) leaves the pin root alone.
 func (b *Backend) Close() error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -297,9 +317,9 @@ func (b *Backend) Close() error {
 	errs = append(errs, err)
 	if b.cur != nil {
 		b.cur.close()
-	}
-	if err := os.RemoveAll(b.root); err != nil {
-		errs = append(errs, fmt.Errorf("remove pin root: %w", err))
+		if err := os.RemoveAll(b.root); err != nil {
+			errs = append(errs, fmt.Errorf("remove pin root: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

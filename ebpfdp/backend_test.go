@@ -67,9 +67,17 @@ func TestPrivilegedRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// The datapath outlives the backend: links and maps are pinned.
+	// The datapath outlives the backend: links and maps are pinned. A
+	// backend that adopts nothing leaves them alone when it closes.
 	if _, err := os.Stat(filepath.Join(sw.root, "links", "p4t0")); err != nil {
 		t.Fatalf("tcx link not pinned: %v", err)
+	}
+	sw.open(t, sw.ports, false)
+	if err := sw.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(sw.root, "links", "p4t0")); err != nil {
+		t.Fatalf("a backend that ran nothing removed the pins: %v", err)
 	}
 
 	sw.open(t, sw.ports, true)

@@ -186,16 +186,21 @@ func newPipeline(c *translator.Config, plans []*tablePlan, b *binding, ports *po
 	return p, nil
 }
 
+// maxSideRecords caps the side map: a hash allocates its buckets up front
+// even without preallocated elements.
+const maxSideRecords = 1 << 21
+
 // newSideMap creates the side map, with room for a record per entry of
-// every table and then some.
+// every table and then some, up to maxSideRecords.
 func newSideMap(plans []*tablePlan) (*ebpf.Map, error) {
-	n := uint32(64)
+	n := uint64(64)
 	for _, p := range plans {
-		n += 2 * p.entries
+		n += 2 * uint64(p.entries)
 	}
+	n = min(n, maxSideRecords)
 	m, err := ebpf.NewMap(&ebpf.MapSpec{
 		Name: sideMapName, Type: ebpf.Hash, KeySize: sideKeySize, ValueSize: sideValueSize,
-		MaxEntries: n, Flags: bpfFNoPrealloc,
+		MaxEntries: uint32(n), Flags: bpfFNoPrealloc,
 	})
 	if err != nil {
 		return nil, translator.Errorf(translator.ErrFull, "create side map: %v", err)

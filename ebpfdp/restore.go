@@ -63,6 +63,16 @@ func (b *Backend) Restore() (*translator.Snapshot, error) {
 		b.atts[name] = &attachment{ifname: name, tcx: l}
 	}
 	if err := b.adoptPorts(ifindex); err != nil {
+		// Leave what is pinned for another try: Close must not take it
+		// down.
+		for _, a := range b.atts {
+			if a.tcx != nil {
+				a.tcx.Close()
+			}
+		}
+		b.atts = map[string]*attachment{}
+		p.close()
+		b.cur, b.ports = nil, nil
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	b.removeStale()
