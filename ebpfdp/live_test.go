@@ -171,6 +171,15 @@ func TestPrivilegedLiveVeth(t *testing.T) {
 		t.Errorf("counters acl %+v ipv4_lpm %+v; want 1 acl hit, 2 lpm hits and 1 miss", acl, lpm)
 	}
 
+	// The same counters, read from the pins as another process would.
+	pinned, err := ReadPinnedCounters(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pinned) != 3 || pinned[1].ID != tblLPM || pinned[1].Counters != lpm {
+		t.Errorf("pinned counters %+v, want ipv4_lpm %+v", pinned, lpm)
+	}
+
 	// A default action that forwards: the miss now reaches h2.
 	sw.write(t, p4test.Modify(p4test.Entry{Table: tblLPM, Default: true, Action: actSetNhop, Params: [][]byte{u16(10)}}))
 	send(frame(17, "10.0.0.1", "10.9.9.9", 4321, 80, 64))
