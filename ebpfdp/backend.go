@@ -17,7 +17,8 @@ import (
 	"github.com/p4tcd/p4tcd/translator"
 )
 
-// Options configures a Backend.
+// Options configures a Backend: which interfaces are the switch's ports
+// (`tc ... dev IFACE`) and where the datapath is pinned.
 type Options struct {
 	// DeviceID is the P4Runtime device id; it names the pin root.
 	DeviceID uint64
@@ -72,13 +73,15 @@ var (
 )
 
 // DefaultPinRoot is where a device's datapath is pinned unless
-// Options.PinRoot says otherwise.
+// Options.PinRoot says otherwise (like iproute2's /sys/fs/bpf/tc/globals
+// for `tc ... bpf obj ... pinning`).
 func DefaultPinRoot(deviceID uint64) string {
 	return filepath.Join("/sys/fs/bpf/p4tcd", strconv.FormatUint(deviceID, 10))
 }
 
 // New returns a Backend. It touches nothing in the kernel: Commit loads and
-// attaches, Restore adopts a datapath a previous p4tcd left running.
+// attaches (`tc filter add dev IFACE ingress bpf da obj ...`), Restore
+// adopts a datapath a previous p4tcd left running.
 func New(opts Options) (*Backend, error) {
 	if opts.PinRoot == "" {
 		opts.PinRoot = DefaultPinRoot(opts.DeviceID)
@@ -113,7 +116,8 @@ func prepare(c *translator.Config) ([]*tablePlan, *binding, error) {
 
 // Verify checks that c can run: its tables fit the runtime, its object's
 // maps match the P4Info, the kernel verifier accepts its programs (loaded
-// with one-entry maps and released), and every port exists. It changes
+// with one-entry maps and released, like `bpftool prog loadall` without
+// attaching), and every port exists (`ip link show IFACE`). It changes
 // nothing.
 func (b *Backend) Verify(c *translator.Config) error {
 	_, bind, err := prepare(c)
@@ -249,7 +253,9 @@ func (b *Backend) undoAttach(h *netlink.Handle, switched []*attachment) {
 	}
 }
 
-// Apply performs ops in order on the running pipeline's maps.
+// Apply performs ops in order on the running pipeline's maps, as `tc
+// p4ctrl create|update|delete` does on a P4TC kernel; see
+// translator.Backend for what n and err mean.
 func (b *Backend) Apply(ops []translator.Op) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -262,7 +268,8 @@ func (b *Backend) Apply(ops []translator.Op) (int, error) {
 	return b.cur.apply(ops)
 }
 
-// Counters are a table's hit and miss counts, summed over CPUs.
+// Counters are a table's hit and miss counts, summed over CPUs (the
+// statistics `tc -s` shows for a P4TC table).
 type Counters struct {
 	Hits, Misses uint64
 }

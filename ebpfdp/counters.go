@@ -9,7 +9,8 @@ import (
 	"github.com/p4tcd/p4tcd/translator"
 )
 
-// TableCounters are the counters of one table.
+// TableCounters are the counters of one table, as `tc -s` shows them for
+// a P4TC table.
 type TableCounters struct {
 	// Table is the P4Info name; ID the P4Info id.
 	Table string

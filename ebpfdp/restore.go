@@ -15,7 +15,8 @@ import (
 )
 
 // Restore adopts the datapath a previous p4tcd left pinned under the pin
-// root (KeepForwarding) and reads it back: the committed config from the
+// root (KeepForwarding) and reads it back, as `tc p4ctrl get` dumps a
+// running P4TC pipeline: the committed config from the
 // config map, exact and LPM entries from their maps (with the extras of
 // their side records), ternary entries and non-initial default entries
 // from their side records. Forwarding is not interrupted: the program
