@@ -7,7 +7,8 @@ BIN       := bin
 FUZZTIME  ?= 10s
 # Fuzz targets CI runs briefly on their corpus: package:Target.
 FUZZ_TARGETS := ./translator:FuzzWrite ./translator:FuzzCompileP4Info \
-	./tcbackend:FuzzDecodeMessage ./tcbackend:FuzzParseNlmsgerr
+	./tcbackend:FuzzDecodeMessage ./tcbackend:FuzzParseNlmsgerr \
+	./ebpfdp:FuzzExpandRange ./ebpfdp:FuzzKeyRoundTrip ./ebpfdp:FuzzDecodeSaved
 
 .PHONY: help
 help: ## list the targets
@@ -55,6 +56,22 @@ generate: ## regenerate protobuf Go code (and BPF objects) that are committed
 		--go_out=. --go_opt=module=github.com/p4tcd/p4tcd \
 		--go_opt=Mp4/v1/p4runtime.proto=github.com/p4lang/p4runtime/go/p4/v1 \
 		proto/p4tcd/v1/*.proto
+	$(MAKE) generate-bpf
+
+# BPF C of the ebpf datapath: tables headers (p4tcd-gen) and objects, all
+# committed. The ebpfdp tests check the headers (TestTablesHeaderGolden).
+BPF_CFLAGS := -target bpf -O2 -g -Wall -Werror -mcpu=v3 \
+	-I/usr/include/$(shell uname -m)-linux-gnu -I../bpf/include
+EBPFDP_TESTDATA := ebpfdp/testdata
+
+.PHONY: generate-bpf
+generate-bpf: ## regenerate the BPF tables headers and objects (needs clang)
+	$(MAKE) -C examples/l3router generate CLANG=$(CLANG) GO=$(GO)
+	$(GO) run ./cmd/p4tcd-gen tables --p4info $(EBPFDP_TESTDATA)/kinds.p4info.txt \
+		--introspection $(EBPFDP_TESTDATA)/kinds.json -o $(EBPFDP_TESTDATA)/kinds_tables.h
+	cd $(EBPFDP_TESTDATA) && for f in kinds kinds_bad; do \
+		$(CLANG) $(BPF_CFLAGS) -c $$f.c -o $$f.o || exit 1; \
+	done
 
 .PHONY: lint
 lint: ## gofmt and go vet

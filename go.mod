@@ -3,6 +3,7 @@ module github.com/p4tcd/p4tcd
 go 1.26.8
 
 require (
+	github.com/cilium/ebpf v0.22.0
 	github.com/p4lang/p4runtime v1.5.0
 	github.com/vishvananda/netlink v1.3.1
 	github.com/vishvananda/netns v0.0.5

@@ -23,6 +23,7 @@ import (
 
 	"google.golang.org/grpc"
 
+	"github.com/p4tcd/p4tcd/ebpfdp"
 	"github.com/p4tcd/p4tcd/server"
 	"github.com/p4tcd/p4tcd/tcbackend"
 	"github.com/p4tcd/p4tcd/translator"
@@ -142,7 +143,7 @@ func newBackend(cfg *config, log *slog.Logger) (translator.Backend, error) {
 		log.Info("datapath auto: the kernel has P4TC", "abi", b.ABI())
 		return b, nil
 	case "ebpf":
-		return nil, fmt.Errorf("--datapath %s is not available in this build", cfg.datapath)
+		return newEBPF(cfg, log)
 	}
 	return nil, fmt.Errorf("--datapath %q: want auto, p4tc, ebpf or none", cfg.datapath)
 }
@@ -161,16 +162,21 @@ func p4tcOptions(cfg *config, log *slog.Logger) (tcbackend.Options, error) {
 }
 
 // autoFallback is the datapath --datapath auto takes when the kernel has no
-// P4TC.
-//
-// TODO(lead): return the ebpf backend here once ebpfdp is merged; until
-// then there is no stock-kernel datapath, so auto runs control plane only.
+// P4TC: the eBPF datapath, which needs nothing beyond a stock kernel.
 func autoFallback(cfg *config, log *slog.Logger, why error) (translator.Backend, error) {
-	if len(cfg.ports) > 0 {
-		return nil, fmt.Errorf("--datapath auto: %v, and the ebpf datapath is not in this build: nothing can forward for --port", why)
+	log.Info("datapath auto: no P4TC in this kernel; using the eBPF datapath", "probe", why)
+	return newEBPF(cfg, log)
+}
+
+// newEBPF builds the stock-kernel eBPF datapath.
+func newEBPF(cfg *config, log *slog.Logger) (translator.Backend, error) {
+	b, err := ebpfdp.New(ebpfdp.Options{
+		DeviceID: cfg.deviceID, Ports: cfg.ports, KeepForwarding: cfg.keepForwarding, Logger: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("--datapath ebpf: %w", err)
 	}
-	log.Warn("datapath auto: the kernel has no P4TC and the ebpf datapath is not in this build; running control plane only (datapath none)", "probe", why)
-	return translator.NewNoneBackend(), nil
+	return b, nil
 }
 
 func run(ctx context.Context, args []string, stderr io.Writer) error {
@@ -190,6 +196,13 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("listen: %w", err)
 	}
 	dev := translator.NewDevice(backend)
+	// A datapath a previous p4tcd left running (--keep-forwarding) is
+	// adopted before any client connects.
+	if restored, err := dev.Restore(); err != nil {
+		return fmt.Errorf("restore datapath: %w", err)
+	} else if restored {
+		log.Info("datapath restored", "tables", len(dev.Config().TableOrder))
+	}
 	srv := server.New(cfg.deviceID, dev,
 		server.WithLogger(log),
 		server.WithDeviceIDZero(cfg.deviceIDZero),

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/p4tcd/p4tcd/translator"
+	"github.com/p4tcd/p4tcd/ebpfdp"
 )
 
 // TestDatapathWithoutP4TC checks the datapath choice on a kernel without
@@ -33,8 +33,8 @@ func TestDatapathWithoutP4TC(t *testing.T) {
 		t.Fatalf("auto: %v", err)
 	}
 	defer b.Close()
-	if _, ok := b.(translator.AtomicBackend); !ok || !strings.Contains(logs.String(), "no P4TC") {
-		t.Fatalf("auto without P4TC: backend %T, log %q; want the control-plane fallback and a warning", b, logs.String())
+	if _, ok := b.(*ebpfdp.Backend); !ok || !strings.Contains(logs.String(), "no P4TC") {
+		t.Fatalf("auto without P4TC: backend %T, log %q; want the eBPF datapath and a note why", b, logs.String())
 	}
 
 	cfg, _ = parseFlags([]string{"--datapath", "p4tc"}, io.Discard)
@@ -45,8 +45,8 @@ func TestDatapathWithoutP4TC(t *testing.T) {
 	if _, err := newBackend(cfg, log); err == nil || !strings.Contains(err.Error(), "--p4tc-abi") {
 		t.Fatalf("--p4tc-abi v99: %v", err)
 	}
-	cfg, _ = parseFlags([]string{"--port", "1=lo"}, io.Discard)
+	cfg, _ = parseFlags([]string{"--datapath", "none", "--port", "1=lo"}, io.Discard)
 	if _, err := newBackend(cfg, log); err == nil {
-		t.Fatal("auto with --port and no datapath to forward: want an error")
+		t.Fatal("--datapath none with --port: want an error (nothing forwards)")
 	}
 }

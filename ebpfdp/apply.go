@@ -1,0 +1,503 @@
+package ebpfdp
+
+import (
+	"errors"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/p4tcd/p4tcd/translator"
+)
+
+// apply performs ops in order, as translator.Backend.Apply describes.
+// Consecutive ops of one kind on one exact or LPM table become one batch
+// map operation; consecutive ops on one ternary table share one mask list
+// update.
+func (p *pipeline) apply(ops []translator.Op) (int, error) {
+	done := 0
+	for done < len(ops) {
+		op := ops[done]
+		ts := p.byID[op.Entry.Table.ID]
+		if ts == nil {
+			return done, translator.Errorf(translator.ErrInternal, "table %s is not in the datapath", op.Entry.Table.Name)
+		}
+		if op.Kind == translator.OpSetDefault {
+			if err := p.setDefault(ts, op); err != nil {
+				return done, err
+			}
+			done++
+			continue
+		}
+		end := done + 1
+		for end < len(ops) && ops[end].Entry.Table == op.Entry.Table && ops[end].Kind != translator.OpSetDefault &&
+			(ts.plan.kind == kindTSS || ops[end].Kind == op.Kind) {
+			end++
+		}
+		var n int
+		var err error
+		switch ts.plan.kind {
+		case kindTSS:
+			n, err = p.applyTSS(ts, ops[done:end])
+		case kindExact, kindLPM:
+			n, err = p.applyDirect(ts, ops[done:end])
+		default:
+			err = translator.Errorf(translator.ErrInvalid, "table %s is keyless: only its default entry can be written", ts.plan.table.Name)
+		}
+		done += n
+		if err != nil {
+			return done, err
+		}
+	}
+	return done, nil
+}
+
+// applyDirect applies a run of inserts, modifies or deletes to an exact or
+// LPM table: one BatchUpdate or BatchDelete. Side records are written before the entries
+// they describe and removed after them, so a record never outlives the
+// restore it serves except as a harmless leftover.
+func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error) {
+	pl := ts.plan
+	kind := ops[0].Kind
+	ks, vs := pl.keySize, pl.valueSize()
+	keys := make([]byte, len(ops)*ks)
+	var vals []byte
+	if kind != translator.OpDelete {
+		vals = make([]byte, len(ops)*vs)
+	}
+	var (
+		putRefs []sideRef
+		putRecs [][]byte
+		putOps  []int // op index of each record put
+		delRefs []sideRef
+		delOps  []int
+	)
+	n := len(ops)
+	var stopErr error
+	for i, op := range ops {
+		e := op.Entry
+		if err := pl.encodeKey(keys[i*ks:(i+1)*ks], e.Match, p.ports); err != nil {
+			n, stopErr = i, err
+			break
+		}
+		ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
+		if kind == translator.OpDelete {
+			if _, ok := p.side.chunks[ref]; ok {
+				delRefs, delOps = append(delRefs, ref), append(delOps, i)
+			}
+			continue
+		}
+		if err := encodeAction(vals[i*vs:(i+1)*vs], e.Action, flagHit, p.ports); err != nil {
+			n, stopErr = i, err
+			break
+		}
+		if needsSide(e) {
+			se := e.Saved()
+			putRefs, putRecs, putOps = append(putRefs, ref), append(putRecs, encodeSaved(&se, 0)), append(putOps, i)
+		} else if _, ok := p.side.chunks[ref]; ok {
+			delRefs, delOps = append(delRefs, ref), append(delOps, i)
+		}
+	}
+	if len(putRefs) > 0 {
+		m, err := p.side.put(putRefs[:countBelow(putOps, n)], putRecs)
+		if err != nil {
+			n, stopErr = putOps[m], err
+		}
+	}
+	var done int
+	var err error
+	switch kind {
+	case translator.OpDelete:
+		if n > 0 {
+			done, err = ts.entries.BatchDelete(rows(keys[:n*ks], ks), nil)
+		}
+	default:
+		// Batch updates take no BPF_NOEXIST/BPF_EXIST (the kernel allows
+		// only BPF_F_LOCK per element): the store has already checked
+		// that inserted keys are new and modified ones exist.
+		if n > 0 {
+			done, err = ts.entries.BatchUpdate(rows(keys[:n*ks], ks), rows(vals[:n*vs], vs), nil)
+		}
+	}
+	if err != nil && done >= n {
+		// The kernel refused the batch before processing any element and
+		// left the count as given.
+		done = 0
+	}
+	if err != nil {
+		stopErr = mapError(err, "table %s: %s", pl.table.Name, kind)
+		p.undoSide(ts, ops, putRefs, putOps, done)
+	} else {
+		done = n
+	}
+	if k := countBelow(delOps, done); k > 0 {
+		if err := p.side.del(delRefs[:k]); err != nil {
+			p.log.Error("side records outlive their entries", "table", pl.table.Name, "err", err)
+		}
+	}
+	return done, stopErr
+}
+
+// countBelow counts the leading elements of sorted that are below n.
+func countBelow(sorted []int, n int) int {
+	k := 0
+	for k < len(sorted) && sorted[k] < n {
+		k++
+	}
+	return k
+}
+
+// undoSide puts back the side records of ops from done on, after their map
+// writes failed: a modify's previous record, or none.
+func (p *pipeline) undoSide(ts *tableState, ops []translator.Op, refs []sideRef, opIdx []int, done int) {
+	var del []sideRef
+	for j, i := range opIdx {
+		if i < done || j >= len(refs) {
+			continue
+		}
+		op := ops[i]
+		if op.Kind == translator.OpModify && op.Prev != nil && needsSide(op.Prev) {
+			se := op.Prev.Saved()
+			if _, err := p.side.put([]sideRef{refs[j]}, [][]byte{encodeSaved(&se, 0)}); err != nil {
+				p.log.Error("restore side record", "table", ts.plan.table.Name, "err", err)
+			}
+			continue
+		}
+		del = append(del, refs[j])
+	}
+	if err := p.side.del(del); err != nil {
+		p.log.Error("remove side records", "table", ts.plan.table.Name, "err", err)
+	}
+}
+
+// setDefault writes a table's default entry: the datapath slot, and a side
+// record unless it is the program's initial default.
+func (p *pipeline) setDefault(ts *tableState, op translator.Op) error {
+	e := op.Entry
+	if err := p.writeDefault(ts, e.Action); err != nil {
+		return err
+	}
+	ref := sideRef{table: ts.plan.table.ID}
+	if e.Action == ts.plan.table.InitialDefault && !needsSide(e) {
+		return p.side.del([]sideRef{ref})
+	}
+	se := e.Saved()
+	if _, err := p.side.put([]sideRef{ref}, [][]byte{encodeSaved(&se, 0)}); err != nil {
+		prev := ts.plan.table.InitialDefault
+		if op.Prev != nil {
+			prev = op.Prev.Action
+		}
+		if rerr := p.writeDefault(ts, prev); rerr != nil {
+			p.log.Error("restore default action", "table", ts.plan.table.Name, "err", rerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// tssOp is a ternary op staged in p4tcd's view of the tuple space, with
+// what it takes to write it and to take it back.
+type tssOp struct {
+	op      translator.Op
+	te      *tssEntry
+	changes []change
+	prev    []byte // modify: the previous value
+}
+
+// applyTSS applies a run of ops to a ternary table. The ops are staged in
+// p4tcd's view of the tuple space; new masks get slots and their top
+// priorities, and the mask list is republished if masks came (keeping
+// those that go until their entries are gone); then side records and the
+// masked keys the run changes are written in a few batches; finally the top
+// priorities settle and the list drops masks that went. If a batch fails,
+// the run is taken back and applied op by op, which finds the op that
+// fails.
+func (p *pipeline) applyTSS(ts *tableState, ops []translator.Op) (int, error) {
+	var staged []tssOp
+	var stopErr error
+	for _, op := range ops {
+		st, err := p.stageTSS(ts, op)
+		if err != nil {
+			stopErr = err
+			break
+		}
+		staged = append(staged, st)
+	}
+	if len(staged) == 0 {
+		return 0, stopErr
+	}
+	defer p.settleMasks(ts)
+	if err := p.prepareMasks(ts); err != nil {
+		p.unstage(ts, staged)
+		return 0, err
+	}
+	if err := p.writeRun(ts, staged); err == nil {
+		return len(staged), stopErr
+	}
+	p.resync(ts, p.unstage(ts, staged))
+	p.restoreSide(ts, staged)
+	for i := range staged {
+		st, err := p.stageTSS(ts, staged[i].op)
+		if err == nil {
+			if err = p.prepareMasks(ts); err == nil {
+				if err = p.writeTSS(ts, &st); err != nil {
+					p.resync(ts, ts.tss.unstage(&st))
+				}
+			} else {
+				ts.tss.unstage(&st)
+			}
+		}
+		if err != nil {
+			return i, err
+		}
+	}
+	return len(staged), stopErr
+}
+
+// unstage takes staged ops back, last first, and returns the keys whose
+// map values must be rewritten from the state.
+func (p *pipeline) unstage(ts *tableState, staged []tssOp) []string {
+	var keys []string
+	for i := len(staged) - 1; i >= 0; i-- {
+		keys = append(keys, ts.tss.unstage(&staged[i])...)
+	}
+	return keys
+}
+
+// prepareMasks readies the datapath for the staged state: slots for new
+// masks, top priorities raised where they grew, and a mask list that
+// holds every mask of the state (and, room permitting, those leaving).
+func (p *pipeline) prepareMasks(ts *tableState) error {
+	s := ts.tss
+	s.assignSlots()
+	for _, m := range s.masks {
+		if m.max > ts.top(m.slot) {
+			ts.setTop(m.slot, m.max)
+		}
+	}
+	if list := s.unionList(ts.masksCap); s.changed(list) {
+		return p.publishMasks(ts, list)
+	}
+	return nil
+}
+
+// settleMasks makes the top priorities exact and drops masks that went
+// from the list. A failed publish only leaves masks without entries in the
+// walk; the next run tries again.
+func (p *pipeline) settleMasks(ts *tableState) {
+	s := ts.tss
+	for _, m := range s.masks {
+		if ts.top(m.slot) != m.max {
+			ts.setTop(m.slot, m.max)
+		}
+	}
+	if list := s.masklist(ts.masksCap); s.changed(list) {
+		if err := p.publishMasks(ts, list); err != nil {
+			p.log.Warn("mask list not updated", "table", ts.plan.table.Name, "err", err)
+		}
+	}
+}
+
+// stageTSS applies one op to p4tcd's view of the tuple space.
+func (p *pipeline) stageTSS(ts *tableState, op translator.Op) (tssOp, error) {
+	s, name := ts.tss, ts.plan.table.Name
+	e := op.Entry
+	id := entryID(e.Match, e.Priority)
+	st := tssOp{op: op}
+	switch op.Kind {
+	case translator.OpInsert:
+		if s.entries[id] != nil {
+			return st, translator.Errorf(translator.ErrExists, "table %s: the entry is already in the datapath", name)
+		}
+		te, err := s.newEntry(e, p.ports)
+		if err != nil {
+			return st, err
+		}
+		st.te, st.changes = te, s.insert(te)
+		if len(s.masks) > ts.masksCap {
+			s.remove(te)
+			return st, translator.Errorf(translator.ErrFull, "table %s: the entry needs a mask beyond the %d the datapath holds", name, ts.masksCap)
+		}
+	case translator.OpDelete:
+		te := s.entries[id]
+		if te == nil {
+			return st, translator.Errorf(translator.ErrNotFound, "table %s: the entry is not in the datapath", name)
+		}
+		st.te, st.changes = te, s.remove(te)
+	case translator.OpModify:
+		te := s.entries[id]
+		if te == nil {
+			return st, translator.Errorf(translator.ErrNotFound, "table %s: the entry is not in the datapath", name)
+		}
+		v, err := s.value(e, p.ports)
+		if err != nil {
+			return st, err
+		}
+		st.te, st.prev, st.changes = te, te.value, s.modify(te, v)
+		te.value = v
+	}
+	return st, nil
+}
+
+// unstage takes a staged op back out of the tuple space and returns the
+// keys whose map values must be rewritten from the state.
+func (s *tss) unstage(st *tssOp) []string {
+	var keys []string
+	for _, c := range st.changes {
+		keys = append(keys, c.key)
+	}
+	switch st.op.Kind {
+	case translator.OpInsert:
+		s.remove(st.te)
+	case translator.OpDelete:
+		s.insert(st.te)
+		for _, sl := range st.te.slots {
+			keys = append(keys, sl.key)
+		}
+	case translator.OpModify:
+		st.te.value = st.prev
+	}
+	return keys
+}
+
+// sideOf is the side record an op leaves: the entry with its handle.
+func sideOf(ts *tableState, st *tssOp, e *translator.Entry) (sideRef, []byte) {
+	se := e.Saved()
+	return sideRef{table: ts.plan.table.ID, id: st.te.id}, encodeSaved(&se, st.te.handle)
+}
+
+// writeRun writes a staged run: side records of inserts and modifies, the
+// final value (or absence) of every masked key the run touched, then the
+// removal of deleted entries' side records.
+func (p *pipeline) writeRun(ts *tableState, staged []tssOp) error {
+	var refs []sideRef
+	var recs [][]byte
+	var gone []sideRef
+	seen := map[string]bool{}
+	var changes []change
+	for i := range staged {
+		st := &staged[i]
+		if st.op.Kind == translator.OpDelete {
+			gone = append(gone, sideRef{table: ts.plan.table.ID, id: st.te.id})
+		} else {
+			ref, rec := sideOf(ts, st, st.op.Entry)
+			refs, recs = append(refs, ref), append(recs, rec)
+		}
+		for _, c := range st.changes {
+			if !seen[c.key] {
+				seen[c.key] = true
+				changes = append(changes, change{key: c.key, val: ts.tss.current(c.key)})
+			}
+		}
+	}
+	if len(refs) > 0 {
+		if _, err := p.side.put(refs, recs); err != nil {
+			return err
+		}
+	}
+	if err := p.writeChanges(ts, changes); err != nil {
+		return err
+	}
+	if err := p.side.del(gone); err != nil {
+		p.log.Error("side records outlive their entries", "table", ts.plan.table.Name, "err", err)
+	}
+	return nil
+}
+
+// restoreSide puts back the side records of a run that was taken back.
+func (p *pipeline) restoreSide(ts *tableState, staged []tssOp) {
+	var del []sideRef
+	for i := range staged {
+		st := &staged[i]
+		switch st.op.Kind {
+		case translator.OpInsert:
+			del = append(del, sideRef{table: ts.plan.table.ID, id: st.te.id})
+		case translator.OpModify:
+			if st.op.Prev != nil {
+				ref, rec := sideOf(ts, st, st.op.Prev)
+				if _, err := p.side.put([]sideRef{ref}, [][]byte{rec}); err != nil {
+					p.log.Error("restore side record", "table", ts.plan.table.Name, "err", err)
+				}
+			}
+		}
+	}
+	if err := p.side.del(del); err != nil {
+		p.log.Error("remove side records", "table", ts.plan.table.Name, "err", err)
+	}
+}
+
+// writeTSS writes one staged op: its side record and its masked keys.
+func (p *pipeline) writeTSS(ts *tableState, st *tssOp) error {
+	ref := sideRef{table: ts.plan.table.ID, id: st.te.id}
+	if st.op.Kind != translator.OpDelete {
+		_, rec := sideOf(ts, st, st.op.Entry)
+		if _, err := p.side.put([]sideRef{ref}, [][]byte{rec}); err != nil {
+			return err
+		}
+	}
+	if err := p.writeChanges(ts, st.changes); err != nil {
+		p.restoreSide(ts, []tssOp{*st})
+		return err
+	}
+	if st.op.Kind == translator.OpDelete {
+		if err := p.side.del([]sideRef{ref}); err != nil {
+			p.log.Error("side record outlives its entry", "table", ts.plan.table.Name, "err", err)
+		}
+	}
+	return nil
+}
+
+// writeChanges writes masked keys to the TSS hash: puts in one batch,
+// deletes in another.
+func (p *pipeline) writeChanges(ts *tableState, changes []change) error {
+	ks, vs := ts.plan.keySize, ts.plan.valueSize()
+	var pk, pv, dk []byte
+	for _, c := range changes {
+		if c.val == nil {
+			dk = append(dk, c.key...)
+			continue
+		}
+		pk, pv = append(pk, c.key...), append(pv, c.val...)
+	}
+	if len(pk) > 0 {
+		if _, err := ts.entries.BatchUpdate(rows(pk, ks), rows(pv, vs), nil); err != nil {
+			return mapError(err, "table %s: write ternary keys", ts.plan.table.Name)
+		}
+	}
+	if len(dk) > 0 {
+		n, err := ts.entries.BatchDelete(rows(dk, ks), nil)
+		if errors.Is(err, ebpf.ErrKeyNotExist) && n < len(dk)/ks {
+			// A key already gone stops the batch: delete the rest one by
+			// one.
+			err = nil
+			for off := (n + 1) * ks; off < len(dk) && err == nil; off += ks {
+				if err = ts.entries.Delete(dk[off : off+ks]); errors.Is(err, ebpf.ErrKeyNotExist) {
+					err = nil
+				}
+			}
+		}
+		if err != nil {
+			return mapError(err, "table %s: delete ternary keys", ts.plan.table.Name)
+		}
+	}
+	return nil
+}
+
+// resync rewrites keys of the TSS hash from the state, after a failed
+// write. Failures are logged: nothing better can be done.
+func (p *pipeline) resync(ts *tableState, keys []string) {
+	seen := map[string]bool{}
+	for _, k := range keys {
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		var err error
+		if v := ts.tss.current(k); v != nil {
+			err = ts.entries.Put([]byte(k), v)
+		} else if err = ts.entries.Delete([]byte(k)); errors.Is(err, ebpf.ErrKeyNotExist) {
+			err = nil
+		}
+		if err != nil {
+			p.log.Error("ternary key left inconsistent", "table", ts.plan.table.Name, "err", err)
+		}
+	}
+}

@@ -1,0 +1,389 @@
+package ebpfdp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cilium/ebpf"
+	"github.com/vishvananda/netlink"
+
+	"github.com/p4tcd/p4tcd/translator"
+)
+
+// Options configures a Backend: which interfaces are the switch's ports
+// (`tc ... dev IFACE`) and where the datapath is pinned.
+type Options struct {
+	// DeviceID is the P4Runtime device id; it names the pin root.
+	DeviceID uint64
+	// Ports maps P4 port numbers to interface names (`--port N=IFACE`).
+	// The datapath runs at the ingress of each, and action parameters of
+	// P4TC type dev name them by P4 port.
+	Ports map[uint32]string
+	// PinRoot is the bpffs directory that holds the pinned datapath;
+	// default /sys/fs/bpf/p4tcd/<DeviceID>.
+	PinRoot string
+	// KeepForwarding leaves the datapath attached and pinned on Close, for
+	// the next p4tcd to adopt (Restore).
+	KeepForwarding bool
+	// Logger receives what the backend cannot report as an error.
+	Logger *slog.Logger
+	// NetNSPath is the network namespace the ports live in (a path like
+	// /var/run/netns/NAME); "" is the daemon's own.
+	NetNSPath string
+}
+
+// Backend is the ebpf datapath: the P4 pipeline runs as a BPF program at tc
+// ingress of every port, its tables live in BPF maps that the program reads
+// through p4tc_runtime.h. It implements translator.Backend and
+// translator.Restorer; it does not implement translator.AtomicBackend (see
+// the package documentation).
+//
+// Everything is pinned under the pin root:
+//
+//	<root>/links/<ifname>   tcx link of each port (kept across pipelines)
+//	<root>/g<N>/prog        the attached program of pipeline generation N
+//	<root>/g<N>/maps/...    its table maps (p4tc_t<id>, _masks, _dflt, _stat)
+//	<root>/g<N>/p4tcd_side  side records (what maps cannot hold)
+//	<root>/g<N>/p4tcd_config the committed ForwardingPipelineConfig
+type Backend struct {
+	opts Options
+	root string
+	ns   netnsRunner
+	log  *slog.Logger
+
+	// mu guards every field below. The Device calls one method at a time,
+	// but Counters may come from anywhere.
+	mu     sync.Mutex
+	cur    *pipeline              // the running pipeline; nil before Commit or Restore
+	ports  *portMap               // resolved at Commit or Restore
+	atts   map[string]*attachment // by interface name
+	closed bool
+}
+
+var (
+	_ translator.Backend  = (*Backend)(nil)
+	_ translator.Restorer = (*Backend)(nil)
+)
+
+// DefaultPinRoot is where a device's datapath is pinned unless
+// Options.PinRoot says otherwise (like iproute2's /sys/fs/bpf/tc/globals
+// for `tc ... bpf obj ... pinning`).
+func DefaultPinRoot(deviceID uint64) string {
+	return filepath.Join("/sys/fs/bpf/p4tcd", strconv.FormatUint(deviceID, 10))
+}
+
+// New returns a Backend. It touches nothing in the kernel: Commit loads and
+// attaches (`tc filter add dev IFACE ingress bpf da obj ...`), Restore
+// adopts a datapath a previous p4tcd left running.
+func New(opts Options) (*Backend, error) {
+	if opts.PinRoot == "" {
+		opts.PinRoot = DefaultPinRoot(opts.DeviceID)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	for p, ifc := range opts.Ports {
+		if ifc == "" || strings.ContainsRune(ifc, '/') {
+			return nil, fmt.Errorf("new ebpf backend: port %d: bad interface name %q", p, ifc)
+		}
+	}
+	return &Backend{
+		opts: opts, root: opts.PinRoot, ns: netnsRunner{path: opts.NetNSPath},
+		log: opts.Logger.With("backend", "ebpf"), atts: map[string]*attachment{},
+	}, nil
+}
+
+// prepare plans the tables of c and checks its datapath object against
+// them.
+func prepare(c *translator.Config) ([]*tablePlan, *binding, error) {
+	plans, err := plan(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	b, err := parseObject(c.Program.TCObject, plans)
+	if err != nil {
+		return nil, nil, err
+	}
+	return plans, b, nil
+}
+
+// Verify checks that c can run: its tables fit the runtime, its object's
+// maps match the P4Info, the kernel verifier accepts its programs (loaded
+// with one-entry maps and released, like `bpftool prog loadall` without
+// attaching), and every port exists (`ip link show IFACE`). It changes
+// nothing.
+func (b *Backend) Verify(c *translator.Config) error {
+	_, bind, err := prepare(c)
+	if err != nil {
+		return err
+	}
+	spec := bind.spec.Copy()
+	for _, ms := range spec.Maps {
+		if _, ok := tableMapID(ms.Name); ok && (ms.Type == ebpf.Hash || ms.Type == ebpf.LPMTrie) {
+			ms.MaxEntries = 1
+		}
+	}
+	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+	if err != nil {
+		return loadError(err)
+	}
+	coll.Close()
+	return b.ns.do(func(h *netlink.Handle) error {
+		_, err := resolvePorts(h, b.opts.Ports)
+		return err
+	})
+}
+
+// Commit loads c's datapath with empty tables and makes it what every port
+// runs, then unpins the previous pipeline: like `tc filter replace dev
+// IFACE ingress bpf da obj OBJ` on each port.
+func (b *Backend) Commit(c *translator.Config) error {
+	return b.replace(c, nil)
+}
+
+// Reconcile loads c's datapath, fills it with entries (already translated
+// to c), and only then swaps it in: forwarding goes on with the old tables
+// until the new ones are complete (RECONCILE_AND_COMMIT).
+func (b *Backend) Reconcile(c *translator.Config, entries []*translator.Entry) error {
+	ops := make([]translator.Op, len(entries))
+	for i, e := range entries {
+		ops[i] = translator.Op{Kind: translator.OpInsert, Entry: e}
+		if e.IsDefault {
+			ops[i].Kind = translator.OpSetDefault
+		}
+	}
+	return b.replace(c, ops)
+}
+
+func (b *Backend) replace(c *translator.Config, ops []translator.Op) error {
+	plans, bind, err := prepare(c)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return translator.Errorf(translator.ErrPrecondition, "ebpf backend is closed")
+	}
+	var ifindex map[uint32]uint32
+	if err := b.ns.do(func(h *netlink.Handle) (err error) {
+		ifindex, err = resolvePorts(h, b.opts.Ports)
+		return err
+	}); err != nil {
+		return err
+	}
+	gen, err := b.nextGen()
+	if err != nil {
+		return err
+	}
+	ports := newPortMap(ifindex)
+	p, err := newPipeline(c, plans, bind, ports, b.genDir(gen), gen, b.log)
+	if err != nil {
+		return err
+	}
+	if n, err := p.apply(ops); err != nil {
+		p.destroy()
+		return fmt.Errorf("carry entry %d over: %w", n, err)
+	}
+	if err := b.attachAll(p, ifindex); err != nil {
+		p.destroy()
+		return err
+	}
+	old := b.cur
+	b.cur, b.ports = p, ports
+	if old != nil {
+		old.close()
+	}
+	b.removeStale()
+	b.log.Info("pipeline running", "pipeline", c.Program.Name, "generation", gen, "ports", len(ifindex))
+	return nil
+}
+
+// attachAll points every port at p's program. If a port fails, the ports
+// already switched go back to the program that ran before, or, on a first
+// commit, lose the new one.
+func (b *Backend) attachAll(p *pipeline, ifindex map[uint32]uint32) error {
+	return b.ns.do(func(h *netlink.Handle) error {
+		var switched []*attachment
+		for _, port := range sortedPorts(b.opts.Ports) {
+			name := b.opts.Ports[port]
+			a := b.atts[name]
+			if a != nil && a.ifindex != int(ifindex[port]) {
+				// The interface was recreated: its old link is dead.
+				if err := detach(h, a, b.linkPin(name)); err != nil {
+					b.log.Warn("stale link not removed", "port", name, "err", err)
+				}
+				a = nil
+			}
+			if a == nil {
+				a = &attachment{ifname: name, ifindex: int(ifindex[port])}
+			}
+			if err := attach(h, a, p.prog, b.linkPin(name)); err != nil {
+				b.undoAttach(h, switched)
+				return translator.Errorf(translator.ErrInternal, "port %d: %v", port, err)
+			}
+			b.atts[name] = a
+			switched = append(switched, a)
+		}
+		return nil
+	})
+}
+
+// undoAttach puts switched ports back on the running program, or detaches
+// them when nothing ran before.
+func (b *Backend) undoAttach(h *netlink.Handle, switched []*attachment) {
+	for _, s := range switched {
+		var err error
+		if b.cur != nil {
+			err = attach(h, s, b.cur.prog, b.linkPin(s.ifname))
+		} else {
+			err = detach(h, s, b.linkPin(s.ifname))
+			delete(b.atts, s.ifname)
+		}
+		if err != nil {
+			b.log.Error("port left on the new program", "port", s.ifname, "err", err)
+		}
+	}
+}
+
+// Apply performs ops in order on the running pipeline's maps, as `tc
+// p4ctrl create|update|delete` does on a P4TC kernel; see
+// translator.Backend for what n and err mean.
+func (b *Backend) Apply(ops []translator.Op) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur == nil {
+		if len(ops) == 0 {
+			return 0, nil
+		}
+		return 0, translator.Errorf(translator.ErrPrecondition, "ebpf datapath: no pipeline committed")
+	}
+	return b.cur.apply(ops)
+}
+
+// Counters are a table's hit and miss counts, summed over CPUs (the
+// statistics `tc -s` shows for a P4TC table).
+type Counters struct {
+	Hits, Misses uint64
+}
+
+// Counters reads the hit and miss counters of a table by P4Info id, like
+// `tc -s p4ctrl get` shows them on P4TC.
+func (b *Backend) Counters(tableID uint32) (Counters, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur == nil {
+		return Counters{}, translator.Errorf(translator.ErrPrecondition, "ebpf datapath: no pipeline committed")
+	}
+	ts := b.cur.byID[tableID]
+	if ts == nil {
+		return Counters{}, translator.Errorf(translator.ErrNotFound, "table id %#x is not in the pipeline", tableID)
+	}
+	return ts.counters()
+}
+
+// Close releases the backend. Unless KeepForwarding is set, it detaches
+// the datapath from every port and removes the pin root, like `tc filter
+// del dev IFACE ingress` and `rm -r /sys/fs/bpf/p4tcd/<id>`; with it,
+// everything stays for the next p4tcd. A backend that never ran a
+// pipeline (no Commit, no successful Restore) leaves the pin root alone.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	var errs []error
+	if b.opts.KeepForwarding {
+		for _, a := range b.atts {
+			if a.tcx != nil {
+				a.tcx.Close()
+			}
+		}
+		if b.cur != nil {
+			b.cur.close()
+		}
+		return nil
+	}
+	err := b.ns.do(func(h *netlink.Handle) error {
+		for _, a := range b.atts {
+			if err := detach(h, a, b.linkPin(a.ifname)); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return nil
+	})
+	errs = append(errs, err)
+	if b.cur != nil {
+		b.cur.close()
+		if err := os.RemoveAll(b.root); err != nil {
+			errs = append(errs, fmt.Errorf("remove pin root: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Pin layout.
+
+func (b *Backend) genDir(gen uint64) string { return filepath.Join(b.root, fmt.Sprintf("g%d", gen)) }
+func (b *Backend) linkPin(ifname string) string {
+	return filepath.Join(b.root, "links", ifname)
+}
+
+// gens lists the pipeline generations pinned under the root, oldest first.
+func (b *Backend) gens() ([]uint64, error) {
+	ents, err := os.ReadDir(b.root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read pin root: %w", err)
+	}
+	var out []uint64
+	for _, e := range ents {
+		if n, err := strconv.ParseUint(strings.TrimPrefix(e.Name(), "g"), 10, 64); err == nil && strings.HasPrefix(e.Name(), "g") {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out, nil
+}
+
+func (b *Backend) nextGen() (uint64, error) {
+	if err := os.MkdirAll(filepath.Join(b.root, "links"), 0o700); err != nil {
+		return 0, fmt.Errorf("create pin root: %w", err)
+	}
+	gs, err := b.gens()
+	if err != nil {
+		return 0, err
+	}
+	if len(gs) == 0 {
+		return 1, nil
+	}
+	return gs[len(gs)-1] + 1, nil
+}
+
+// removeStale unpins every generation but the running one.
+func (b *Backend) removeStale() {
+	gs, err := b.gens()
+	if err != nil {
+		b.log.Warn("stale pipelines not removed", "err", err)
+		return
+	}
+	for _, g := range gs {
+		if b.cur != nil && g == b.cur.gen {
+			continue
+		}
+		if err := os.RemoveAll(b.genDir(g)); err != nil {
+			b.log.Warn("stale pipeline not removed", "generation", g, "err", err)
+		}
+	}
+}

@@ -1,0 +1,184 @@
+package ebpfdp
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/p4tcd/p4tcd/translator"
+)
+
+// ingressProgram is the name p4tcd looks for when an object holds several
+// tc programs.
+const ingressProgram = "p4tc_ingress"
+
+// binding is what p4tcd learnt from a datapath object about its tables.
+type binding struct {
+	spec *ebpf.CollectionSpec
+	// prog is the name of the program attached at tc ingress.
+	prog string
+	// masks is the mask list capacity of each ternary table, by P4TC id.
+	masks map[uint32]int
+}
+
+// parseObject reads a datapath object and checks its maps against the
+// plans: every table's maps exist, with the kind, key and value sizes the
+// plan requires ("maps do not match the P4Info" otherwise), and every
+// p4tc_t<id> map belongs to a table. It sizes the entry maps from the
+// plans. Programs in P4TC's sections ("p4tc/main") are tc programs.
+func parseObject(obj []byte, plans []*tablePlan) (*binding, error) {
+	if len(obj) == 0 {
+		return nil, translator.Errorf(translator.ErrInvalid, "ebpf datapath: the device config has no tc_object")
+	}
+	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(obj))
+	if err != nil {
+		return nil, translator.Errorf(translator.ErrInvalid, "tc_object: %v", err)
+	}
+	b := &binding{spec: spec, masks: map[uint32]int{}}
+	ids := map[uint32]bool{}
+	for _, p := range plans {
+		ids[p.id] = true
+		if err := b.bindTable(p); err != nil {
+			return nil, err
+		}
+	}
+	for name := range spec.Maps {
+		if id, ok := tableMapID(name); ok && !ids[id] {
+			return nil, translator.Errorf(translator.ErrInvalid, "maps do not match the P4Info: map %s is for P4TC table %d, which no P4Info table has", name, id)
+		}
+	}
+	var tc []string
+	for name, ps := range spec.Programs {
+		if ps.Type == ebpf.UnspecifiedProgram && strings.HasPrefix(ps.SectionName, "p4tc/") {
+			ps.Type = ebpf.SchedCLS
+		}
+		if ps.Type == ebpf.SchedCLS {
+			tc = append(tc, name)
+		}
+	}
+	sort.Strings(tc)
+	switch {
+	case len(tc) == 1:
+		b.prog = tc[0]
+	case spec.Programs[ingressProgram] != nil && spec.Programs[ingressProgram].Type == ebpf.SchedCLS:
+		b.prog = ingressProgram
+	default:
+		return nil, translator.Errorf(translator.ErrInvalid, "tc_object: want one tc program (or one named %s) to attach at ingress, found %d %q", ingressProgram, len(tc), tc)
+	}
+	return b, nil
+}
+
+var tableMapRE = regexp.MustCompile(`^p4tc_t([0-9]+)(_masks|_mprio|_dflt|_stat)?$`)
+
+// tableMapID extracts the P4TC table id from a runtime map name.
+func tableMapID(name string) (uint32, bool) {
+	m := tableMapRE.FindStringSubmatch(name)
+	if m == nil {
+		return 0, false
+	}
+	id, err := strconv.ParseUint(m[1], 10, 32)
+	return uint32(id), err == nil
+}
+
+func (b *binding) bindTable(p *tablePlan) error {
+	maps := b.spec.Maps
+	want := func(name string, typ ebpf.MapType, key, value uint32) (*ebpf.MapSpec, error) {
+		ms := maps[name]
+		if ms == nil {
+			return nil, mismatch(p, "map %s is missing", name)
+		}
+		if ms.Type != typ || ms.KeySize != key || (value != 0 && ms.ValueSize != value) {
+			return nil, mismatch(p, "map %s is %v with %d-byte keys and %d-byte values; want %v, %d, %d",
+				name, ms.Type, ms.KeySize, ms.ValueSize, typ, key, value)
+		}
+		return ms, nil
+	}
+	innerArray := func(ms *ebpf.MapSpec) error {
+		if ms.InnerMap == nil || ms.InnerMap.Type != ebpf.Array || ms.InnerMap.MaxEntries != 1 {
+			return mismatch(p, "map %s must hold a one-slot array", ms.Name)
+		}
+		return nil
+	}
+	dflt, err := want(p.defaultsMap(), ebpf.ArrayOfMaps, 4, 4)
+	if err != nil {
+		return err
+	}
+	if err := innerArray(dflt); err != nil {
+		return err
+	}
+	if dflt.InnerMap.ValueSize != slotSize {
+		return mismatch(p, "map %s holds %d-byte slots; want %d", dflt.Name, dflt.InnerMap.ValueSize, slotSize)
+	}
+	if _, err := want(p.statsMap(), ebpf.PerCPUArray, 4, 16); err != nil {
+		return err
+	}
+	ks, vs := uint32(p.keySize), uint32(p.valueSize())
+	switch p.kind {
+	case kindExact:
+		ms, err := want(p.entriesMap(), ebpf.Hash, ks, vs)
+		if err != nil {
+			return err
+		}
+		ms.MaxEntries = p.entries
+	case kindLPM:
+		ms, err := want(p.entriesMap(), ebpf.LPMTrie, ks, vs)
+		if err != nil {
+			return err
+		}
+		ms.MaxEntries = p.entries
+	case kindTSS:
+		ms, err := want(p.entriesMap(), ebpf.Hash, ks, vs)
+		if err != nil {
+			return err
+		}
+		ms.MaxEntries = p.tssKeyCap()
+		mm, err := want(p.masksMap(), ebpf.ArrayOfMaps, 4, 4)
+		if err != nil {
+			return err
+		}
+		if err := innerArray(mm); err != nil {
+			return err
+		}
+		n := int(mm.InnerMap.ValueSize) - 8
+		if n <= 0 || n%p.keySize != 0 {
+			return mismatch(p, "map %s holds %d-byte mask lists, not 8 + n*%d", mm.Name, mm.InnerMap.ValueSize, p.keySize)
+		}
+		b.masks[p.id] = n / p.keySize
+		mp, err := want(p.mprioMap(), ebpf.Array, 4, 4)
+		if err != nil {
+			return err
+		}
+		if mp.MaxEntries != uint32(b.masks[p.id]) || mp.Flags&bpfFMmapable == 0 {
+			return mismatch(p, "map %s must be an mmapable array of %d priorities", mp.Name, b.masks[p.id])
+		}
+	}
+	return nil
+}
+
+func mismatch(p *tablePlan, format string, args ...any) error {
+	return translator.Errorf(translator.ErrInvalid, "maps do not match the P4Info: table %s (P4TC id %d, %v): %s; regenerate the tables header with p4tcd-gen tables",
+		p.table.Name, p.id, p.kind, fmt.Sprintf(format, args...))
+}
+
+// verifierLines is how much of a verifier log an error quotes.
+const verifierLines = 12
+
+// loadError explains why a collection did not load: the verifier's last
+// words, or the errno of a map that could not be created.
+func loadError(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		log := ve.Log
+		if len(log) > verifierLines {
+			log = log[len(log)-verifierLines:]
+		}
+		return translator.Errorf(translator.ErrInvalid, "the kernel verifier rejected the datapath: %v\n%s", ve.Cause, strings.Join(log, "\n"))
+	}
+	return translator.Errorf(translator.ErrInvalid, "load datapath: %v", err)
+}

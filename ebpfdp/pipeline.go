@@ -1,0 +1,335 @@
+package ebpfdp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
+
+	"github.com/p4tcd/p4tcd/translator"
+)
+
+// pipeline is one loaded datapath object with its maps: the running one,
+// or one being prepared by Commit or Reconcile. It is pinned in its own
+// generation directory, so replacing it never touches the one that runs.
+// The Backend's mutex guards it.
+type pipeline struct {
+	gen    uint64
+	dir    string
+	cfg    *translator.Config
+	bind   *binding
+	prog   *ebpf.Program
+	tables []*tableState // P4Info order
+	byID   map[uint32]*tableState
+	side   sideStore
+	config *ebpf.Map
+	ports  *portMap
+	log    *slog.Logger
+}
+
+// tableState is a table's maps and, for ternary tables, p4tcd's view of
+// its tuple space.
+type tableState struct {
+	plan    *tablePlan
+	entries *ebpf.Map // nil for keyless tables
+	masks   *ebpf.Map // outer map of the mask list (TSS)
+	mprio   *ebpf.Map // top priority of each mask slot (TSS)
+	// topMem is mprio mapped into p4tcd's memory: written with atomic
+	// stores, so the datapath never reads half a priority.
+	topMem []byte
+	dflt   *ebpf.Map // outer map of the default slot
+	stats  *ebpf.Map
+	// masksCap is the number of masks a mask list holds.
+	masksCap int
+	tss      *tss
+}
+
+// maps lists the table's runtime maps by name, for pinning.
+func (ts *tableState) maps() map[string]*ebpf.Map {
+	m := map[string]*ebpf.Map{ts.plan.defaultsMap(): ts.dflt, ts.plan.statsMap(): ts.stats}
+	if ts.entries != nil {
+		m[ts.plan.entriesMap()] = ts.entries
+	}
+	if ts.masks != nil {
+		m[ts.plan.masksMap()] = ts.masks
+		m[ts.plan.mprioMap()] = ts.mprio
+	}
+	return m
+}
+
+// mapTops maps the top-priority array of a ternary table.
+func (ts *tableState) mapTops() error {
+	size := (ts.masksCap*8 + os.Getpagesize() - 1) &^ (os.Getpagesize() - 1)
+	b, err := unix.Mmap(ts.mprio.FD(), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("table %s: map mask priorities: %w", ts.plan.table.Name, err)
+	}
+	ts.topMem = b
+	return nil
+}
+
+// top reads the top priority of mask slot i (elements are 8 bytes apart).
+func (ts *tableState) top(i uint32) uint32 {
+	return atomic.LoadUint32((*uint32)(unsafe.Pointer(&ts.topMem[i*8])))
+}
+
+// setTop sets the top priority of mask slot i in one store.
+func (ts *tableState) setTop(i, v uint32) {
+	atomic.StoreUint32((*uint32)(unsafe.Pointer(&ts.topMem[i*8])), v)
+}
+
+// close releases the pipeline's file descriptors; pins stay.
+func (p *pipeline) close() {
+	if p.prog != nil {
+		p.prog.Close()
+	}
+	for _, ts := range p.tables {
+		if ts.topMem != nil {
+			unix.Munmap(ts.topMem)
+			ts.topMem = nil
+		}
+		for _, m := range ts.maps() {
+			if m != nil {
+				m.Close()
+			}
+		}
+	}
+	if p.side.m != nil {
+		p.side.m.Close()
+	}
+	if p.config != nil {
+		p.config.Close()
+	}
+}
+
+// destroy closes the pipeline and removes its pins: once no program runs
+// it, the kernel frees it.
+func (p *pipeline) destroy() error {
+	p.close()
+	return os.RemoveAll(p.dir)
+}
+
+// newPipeline loads a datapath object for c, pins it under dir, and fills
+// what a fresh pipeline holds: each table's initial default action, the
+// committed config, an empty side map. Nothing is attached.
+func newPipeline(c *translator.Config, plans []*tablePlan, b *binding, ports *portMap, dir string, gen uint64, log *slog.Logger) (*pipeline, error) {
+	coll, err := ebpf.NewCollectionWithOptions(b.spec, ebpf.CollectionOptions{})
+	if err != nil {
+		return nil, loadError(err)
+	}
+	p := &pipeline{gen: gen, dir: dir, cfg: c, bind: b, ports: ports, byID: map[uint32]*tableState{}, log: log}
+	p.prog = coll.DetachProgram(b.prog)
+	for _, pl := range plans {
+		ts := &tableState{
+			plan: pl, dflt: coll.DetachMap(pl.defaultsMap()), stats: coll.DetachMap(pl.statsMap()),
+			masksCap: b.masks[pl.id],
+		}
+		if pl.kind != kindKeyless {
+			ts.entries = coll.DetachMap(pl.entriesMap())
+		}
+		if pl.kind == kindTSS {
+			ts.masks, ts.mprio = coll.DetachMap(pl.masksMap()), coll.DetachMap(pl.mprioMap())
+			ts.tss = newTSS(pl)
+		}
+		p.tables = append(p.tables, ts)
+		p.byID[pl.table.ID] = ts
+	}
+	coll.Close() // the program keeps what it uses; p4tcd kept its maps
+	fail := func(err error) (*pipeline, error) {
+		p.destroy()
+		return nil, err
+	}
+	for _, ts := range p.tables {
+		if ts.mprio != nil {
+			if err := ts.mapTops(); err != nil {
+				return fail(err)
+			}
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "maps"), 0o700); err != nil {
+		return fail(fmt.Errorf("create pin dir: %w", err))
+	}
+	if err := p.prog.Pin(filepath.Join(dir, "prog")); err != nil {
+		return fail(fmt.Errorf("pin program: %w", err))
+	}
+	for _, ts := range p.tables {
+		for name, m := range ts.maps() {
+			if err := m.Pin(filepath.Join(dir, "maps", name)); err != nil {
+				return fail(fmt.Errorf("pin map %s: %w", name, err))
+			}
+		}
+	}
+	if p.side.m, err = newSideMap(plans); err != nil {
+		return fail(err)
+	}
+	p.side.chunks = map[sideRef]int{}
+	if err := p.side.m.Pin(filepath.Join(dir, sideMapName)); err != nil {
+		return fail(fmt.Errorf("pin side map: %w", err))
+	}
+	if p.config, err = newConfigMap(c); err != nil {
+		return fail(err)
+	}
+	if err := p.config.Pin(filepath.Join(dir, configMapName)); err != nil {
+		return fail(fmt.Errorf("pin config map: %w", err))
+	}
+	for _, ts := range p.tables {
+		if err := p.writeDefault(ts, ts.plan.table.InitialDefault); err != nil {
+			return fail(err)
+		}
+	}
+	return p, nil
+}
+
+// maxSideRecords caps the side map: a hash allocates its buckets up front
+// even without preallocated elements.
+const maxSideRecords = 1 << 21
+
+// newSideMap creates the side map, with room for a record per entry of
+// every table and then some, up to maxSideRecords.
+func newSideMap(plans []*tablePlan) (*ebpf.Map, error) {
+	n := uint64(64)
+	for _, p := range plans {
+		n += 2 * uint64(p.entries)
+	}
+	n = min(n, maxSideRecords)
+	m, err := ebpf.NewMap(&ebpf.MapSpec{
+		Name: sideMapName, Type: ebpf.Hash, KeySize: sideKeySize, ValueSize: sideValueSize,
+		MaxEntries: uint32(n), Flags: bpfFNoPrealloc,
+	})
+	if err != nil {
+		return nil, translator.Errorf(translator.ErrFull, "create side map: %v", err)
+	}
+	return m, nil
+}
+
+// Map flags (include/uapi/linux/bpf.h).
+const (
+	bpfFNoPrealloc = 1 << 0  // BPF_F_NO_PREALLOC
+	bpfFMmapable   = 1 << 10 // BPF_F_MMAPABLE
+)
+
+// The config map holds Config.Marshal in 4 KiB chunks: slot 0 has the
+// length, slots 1.. the bytes.
+const (
+	configMapName  = "p4tcd_config"
+	configChunk    = 4096
+	configMaxBytes = 64 << 20
+)
+
+func newConfigMap(c *translator.Config) (*ebpf.Map, error) {
+	raw, err := c.Marshal()
+	if err != nil {
+		return nil, translator.Errorf(translator.ErrInternal, "marshal config: %v", err)
+	}
+	if len(raw) > configMaxBytes {
+		return nil, translator.Errorf(translator.ErrFull, "the config is %d bytes; the ebpf datapath keeps at most %d", len(raw), configMaxBytes)
+	}
+	chunks := (len(raw) + configChunk - 1) / configChunk
+	m, err := ebpf.NewMap(&ebpf.MapSpec{
+		Name: configMapName, Type: ebpf.Array, KeySize: 4, ValueSize: configChunk, MaxEntries: uint32(1 + chunks),
+	})
+	if err != nil {
+		return nil, translator.Errorf(translator.ErrFull, "create config map: %v", err)
+	}
+	buf := make([]byte, (1+chunks)*configChunk)
+	ne.PutUint64(buf, uint64(len(raw)))
+	copy(buf[configChunk:], raw)
+	keys := make([]uint32, 1+chunks)
+	for i := range keys {
+		keys[i] = uint32(i)
+	}
+	if _, err := m.BatchUpdate(keys, rows(buf, configChunk), nil); err != nil {
+		m.Close()
+		return nil, fmt.Errorf("write config map: %w", err)
+	}
+	return m, nil
+}
+
+// readConfigMap returns the bytes newConfigMap stored.
+func readConfigMap(m *ebpf.Map) ([]byte, error) {
+	buf := make([]byte, configChunk)
+	if err := m.Lookup(uint32(0), buf); err != nil {
+		return nil, fmt.Errorf("read config map: %w", err)
+	}
+	n := ne.Uint64(buf)
+	if n > configMaxBytes || n > uint64(m.MaxEntries()-1)*configChunk {
+		return nil, fmt.Errorf("read config map: length %d does not fit", n)
+	}
+	out := make([]byte, 0, n)
+	for i := uint32(1); uint64(len(out)) < n; i++ {
+		if err := m.Lookup(i, buf); err != nil {
+			return nil, fmt.Errorf("read config map: %w", err)
+		}
+		out = append(out, buf[:min(configChunk, int(n)-len(out))]...)
+	}
+	return out, nil
+}
+
+// writeDefault publishes a table's default miss action: a new one-slot
+// array replaces the previous one in the outer map, so a packet reads
+// either the old action or the new one, never a mix. nil removes it
+// (tbl_read returns NULL on a miss).
+func (p *pipeline) writeDefault(ts *tableState, ac *translator.ActionCall) error {
+	name := ts.plan.table.Name
+	if ac == nil {
+		if err := ts.dflt.Delete(uint32(0)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return mapError(err, "table %s: clear default action", name)
+		}
+		return nil
+	}
+	slot := make([]byte, slotSize)
+	if err := encodeAction(slot, ac, flagDefaultMiss, p.ports); err != nil {
+		return err
+	}
+	inner, err := ebpf.NewMap(p.bind.spec.Maps[ts.plan.defaultsMap()].InnerMap.Copy())
+	if err != nil {
+		return mapError(err, "table %s: create default action slot", name)
+	}
+	defer inner.Close()
+	if err := inner.Put(uint32(0), slot); err != nil {
+		return mapError(err, "table %s: write default action", name)
+	}
+	if err := ts.dflt.Put(uint32(0), inner); err != nil {
+		return mapError(err, "table %s: publish default action", name)
+	}
+	return nil
+}
+
+// publishMasks replaces a ternary table's mask list with list, the same
+// way writeDefault replaces a default action.
+func (p *pipeline) publishMasks(ts *tableState, list []byte) error {
+	name := ts.plan.table.Name
+	inner, err := ebpf.NewMap(p.bind.spec.Maps[ts.plan.masksMap()].InnerMap.Copy())
+	if err != nil {
+		return mapError(err, "table %s: create mask list", name)
+	}
+	defer inner.Close()
+	if err := inner.Put(uint32(0), list); err != nil {
+		return mapError(err, "table %s: write mask list", name)
+	}
+	if err := ts.masks.Put(uint32(0), inner); err != nil {
+		return mapError(err, "table %s: publish mask list", name)
+	}
+	ts.tss.published = list
+	return nil
+}
+
+// counters sums a table's per-CPU hit and miss counters.
+func (ts *tableState) counters() (Counters, error) {
+	var per []struct{ Hits, Misses uint64 }
+	if err := ts.stats.Lookup(uint32(0), &per); err != nil {
+		return Counters{}, fmt.Errorf("read counters of table %s: %w", ts.plan.table.Name, err)
+	}
+	var c Counters
+	for _, x := range per {
+		c.Hits += x.Hits
+		c.Misses += x.Misses
+	}
+	return c, nil
+}

@@ -1,0 +1,399 @@
+package ebpfdp
+
+import (
+	"bytes"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+
+	"github.com/p4tcd/p4tcd/translator"
+)
+
+// Restore adopts the datapath a previous p4tcd left pinned under the pin
+// root (KeepForwarding) and reads it back, as `tc p4ctrl get` dumps a
+// running P4TC pipeline: the committed config from the
+// config map, exact and LPM entries from their maps (with the extras of
+// their side records), ternary entries and non-initial default entries
+// from their side records. Forwarding is not interrupted: the program
+// keeps running, its maps are only read, and ports are re-attached only
+// where they do not run it. It returns (nil, nil) when nothing is pinned.
+func (b *Backend) Restore() (*translator.Snapshot, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	gs, err := b.gens()
+	if err != nil || len(gs) == 0 {
+		return nil, err
+	}
+	links, err := loadLinks(filepath.Join(b.root, "links"))
+	if err != nil {
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	closeLinks := func() {
+		for _, l := range links {
+			l.Close()
+		}
+	}
+	var ifindex map[uint32]uint32
+	if err := b.ns.do(func(h *netlink.Handle) (err error) {
+		ifindex, err = resolvePorts(h, b.opts.Ports)
+		return err
+	}); err != nil {
+		closeLinks()
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	ports := newPortMap(ifindex)
+	gen := b.runningGen(gs, links)
+	p, raw, err := openPipeline(b.genDir(gen), gen, ports, b.log)
+	if err != nil {
+		closeLinks()
+		return nil, fmt.Errorf("restore generation %d: %w", gen, err)
+	}
+	entries, err := p.readBack()
+	if err != nil {
+		closeLinks()
+		p.close()
+		return nil, fmt.Errorf("restore generation %d: %w", gen, err)
+	}
+	b.cur, b.ports = p, ports
+	for name, l := range links {
+		b.atts[name] = &attachment{ifname: name, tcx: l}
+	}
+	if err := b.adoptPorts(ifindex); err != nil {
+		// Leave what is pinned for another try: Close must not take it
+		// down.
+		for _, a := range b.atts {
+			if a.tcx != nil {
+				a.tcx.Close()
+			}
+		}
+		b.atts = map[string]*attachment{}
+		p.close()
+		b.cur, b.ports = nil, nil
+		return nil, fmt.Errorf("restore: %w", err)
+	}
+	b.removeStale()
+	b.log.Info("pipeline restored", "pipeline", p.cfg.Program.Name, "generation", gen, "entries", len(entries))
+	return &translator.Snapshot{Config: raw, Entries: entries}, nil
+}
+
+// runningGen picks the generation whose program the tcx links run, or the
+// newest one.
+func (b *Backend) runningGen(gs []uint64, links map[string]link.Link) uint64 {
+	running := map[ebpf.ProgramID]bool{}
+	for _, l := range links {
+		if info, err := l.Info(); err == nil {
+			running[info.Program] = true
+		}
+	}
+	for i := len(gs) - 1; i >= 0; i-- {
+		prog, err := ebpf.LoadPinnedProgram(filepath.Join(b.genDir(gs[i]), "prog"), nil)
+		if err != nil {
+			continue
+		}
+		info, err := prog.Info()
+		prog.Close()
+		if id, ok := info.ID(); err == nil && ok && running[id] {
+			return gs[i]
+		}
+	}
+	return gs[len(gs)-1]
+}
+
+// adoptPorts makes every --port run the restored program and detaches
+// p4tcd's links from interfaces that are no longer ports.
+func (b *Backend) adoptPorts(ifindex map[uint32]uint32) error {
+	want := map[string]bool{}
+	for _, name := range b.opts.Ports {
+		want[name] = true
+	}
+	return b.ns.do(func(h *netlink.Handle) error {
+		for name, a := range b.atts {
+			if !want[name] {
+				if err := detach(h, a, b.linkPin(name)); err != nil {
+					b.log.Warn("stale port not detached", "port", name, "err", err)
+				}
+				delete(b.atts, name)
+			}
+		}
+		progID := ebpf.ProgramID(0)
+		if info, err := b.cur.prog.Info(); err == nil {
+			progID, _ = info.ID()
+		}
+		for _, port := range sortedPorts(b.opts.Ports) {
+			name := b.opts.Ports[port]
+			a := b.atts[name]
+			if a == nil {
+				a = &attachment{ifname: name}
+				b.atts[name] = a
+			}
+			a.ifindex = int(ifindex[port])
+			if a.tcx != nil {
+				if info, err := a.tcx.Info(); err == nil && info.Program == progID {
+					continue
+				}
+			}
+			if err := attach(h, a, b.cur.prog, b.linkPin(name)); err != nil {
+				return fmt.Errorf("port %d: %w", port, err)
+			}
+		}
+		return nil
+	})
+}
+
+// openPipeline opens a pinned pipeline generation.
+func openPipeline(dir string, gen uint64, ports *portMap, log *slog.Logger) (*pipeline, []byte, error) {
+	cm, err := ebpf.LoadPinnedMap(filepath.Join(dir, configMapName), nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open config map: %w", err)
+	}
+	raw, err := readConfigMap(cm)
+	if err != nil {
+		cm.Close()
+		return nil, nil, err
+	}
+	c, err := translator.UnmarshalConfig(raw)
+	if err != nil {
+		cm.Close()
+		return nil, nil, fmt.Errorf("pinned config: %w", err)
+	}
+	plans, bind, err := prepare(c)
+	if err != nil {
+		cm.Close()
+		return nil, nil, fmt.Errorf("pinned config: %w", err)
+	}
+	p := &pipeline{gen: gen, dir: dir, cfg: c, bind: bind, config: cm, ports: ports, byID: map[uint32]*tableState{}, log: log}
+	fail := func(err error) (*pipeline, []byte, error) {
+		p.close()
+		return nil, nil, err
+	}
+	if p.prog, err = ebpf.LoadPinnedProgram(filepath.Join(dir, "prog"), nil); err != nil {
+		return fail(fmt.Errorf("open program: %w", err))
+	}
+	open := func(name string) (*ebpf.Map, error) {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "maps", name), nil)
+		if err != nil {
+			return nil, fmt.Errorf("open map %s: %w", name, err)
+		}
+		return m, nil
+	}
+	for _, pl := range plans {
+		ts := &tableState{plan: pl, masksCap: bind.masks[pl.id]}
+		p.tables = append(p.tables, ts)
+		p.byID[pl.table.ID] = ts
+		if ts.dflt, err = open(pl.defaultsMap()); err != nil {
+			return fail(err)
+		}
+		if ts.stats, err = open(pl.statsMap()); err != nil {
+			return fail(err)
+		}
+		if pl.kind != kindKeyless {
+			if ts.entries, err = open(pl.entriesMap()); err != nil {
+				return fail(err)
+			}
+		}
+		if pl.kind == kindTSS {
+			if ts.masks, err = open(pl.masksMap()); err != nil {
+				return fail(err)
+			}
+			if ts.mprio, err = open(pl.mprioMap()); err != nil {
+				return fail(err)
+			}
+			if err := ts.mapTops(); err != nil {
+				return fail(err)
+			}
+			ts.tss = newTSS(pl)
+		}
+	}
+	if p.side.m, err = ebpf.LoadPinnedMap(filepath.Join(dir, sideMapName), nil); err != nil {
+		return fail(fmt.Errorf("open side map: %w", err))
+	}
+	return p, raw, nil
+}
+
+// readBack reads every entry of an opened pipeline and rebuilds p4tcd's
+// state of it (side record chunks, tuple spaces).
+func (p *pipeline) readBack() ([]translator.SavedEntry, error) {
+	recs, err := p.side.load()
+	if err != nil {
+		return nil, err
+	}
+	used := map[sideRef]bool{}
+	var out []translator.SavedEntry
+	for _, ts := range p.tables {
+		tid := ts.plan.table.ID
+		if rec, ok := recs[sideRef{table: tid}]; ok {
+			se, _, err := decodeSaved(rec)
+			if err != nil || !se.IsDefault || se.TableID != tid {
+				return nil, fmt.Errorf("table %s: bad default record: %v", ts.plan.table.Name, err)
+			}
+			used[sideRef{table: tid}] = true
+			out = append(out, se)
+		}
+		var got []translator.SavedEntry
+		switch ts.plan.kind {
+		case kindExact, kindLPM:
+			got, err = p.readDirect(ts, recs, used)
+		case kindTSS:
+			got, err = p.readTSS(ts, recs, used)
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	var stale []sideRef
+	for ref := range recs {
+		if !used[ref] {
+			stale = append(stale, ref)
+		}
+	}
+	if len(stale) > 0 {
+		p.log.Info("dropping side records without entries", "records", len(stale))
+		if err := p.side.del(stale); err != nil {
+			p.log.Warn("stale side records not removed", "err", err)
+		}
+	}
+	return out, nil
+}
+
+// readDirect reads an exact or LPM table from its map.
+func (p *pipeline) readDirect(ts *tableState, recs map[sideRef][]byte, used map[sideRef]bool) ([]translator.SavedEntry, error) {
+	pl := ts.plan
+	var out []translator.SavedEntry
+	k, v := make([]byte, pl.keySize), make([]byte, pl.valueSize())
+	it := ts.entries.Iterate()
+	for it.Next(&k, &v) {
+		match, err := pl.decodeKey(k, p.ports)
+		if err != nil {
+			return nil, err
+		}
+		a, params, err := pl.decodeAction(v, p.ports)
+		if err != nil {
+			return nil, err
+		}
+		se := translator.SavedEntry{TableID: pl.table.ID, Match: match, ActionID: a.ID, Params: params}
+		ref := sideRef{table: pl.table.ID, id: entryID(match, 0)}
+		if rec, ok := recs[ref]; ok {
+			x, _, err := decodeSaved(rec)
+			if err != nil {
+				return nil, fmt.Errorf("table %s: side record: %w", pl.table.Name, err)
+			}
+			se.ControllerMetadata, se.Metadata, se.IdleTimeoutNs = x.ControllerMetadata, x.Metadata, x.IdleTimeoutNs
+			se.Const, se.Origin = x.Const, x.Origin
+			used[ref] = true
+		}
+		out = append(out, se)
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("table %s: read entries: %w", pl.table.Name, err)
+	}
+	return out, nil
+}
+
+// readTSS rebuilds a ternary table from its side records, keeping the
+// mask ids the datapath uses, and rewrites the TSS hash and mask list
+// where they disagree with that state.
+func (p *pipeline) readTSS(ts *tableState, recs map[sideRef][]byte, used map[sideRef]bool) ([]translator.SavedEntry, error) {
+	pl, s := ts.plan, ts.tss
+	// The mask ids in use, from the published list.
+	var inner *ebpf.Map
+	if err := ts.masks.Lookup(uint32(0), &inner); err == nil {
+		buf := make([]byte, inner.ValueSize())
+		if err := inner.Lookup(uint32(0), buf); err == nil {
+			s.published = buf
+		}
+		inner.Close()
+	}
+	s.hint = map[string]maskRec{}
+	for _, m := range s.parseMasklist(s.published) {
+		s.hint[string(m.bits)] = m
+		s.nextMask = max(s.nextMask, m.id+1)
+	}
+	type saved struct {
+		se     translator.SavedEntry
+		handle uint32
+	}
+	var list []saved
+	for ref, rec := range recs {
+		if ref.table != pl.table.ID || ref.id == (sideID{}) {
+			continue
+		}
+		se, handle, err := decodeSaved(rec)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: side record: %w", pl.table.Name, err)
+		}
+		used[ref] = true
+		list = append(list, saved{se, handle})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].handle < list[j].handle })
+	var out []translator.SavedEntry
+	for _, x := range list {
+		e, err := entryOf(pl.table, &x.se)
+		if err != nil {
+			return nil, err
+		}
+		te, err := s.newEntry(e, p.ports)
+		if err != nil {
+			return nil, fmt.Errorf("table %s: %w", pl.table.Name, err)
+		}
+		te.handle = x.handle
+		s.nextHandle = max(s.nextHandle, x.handle+1)
+		s.insert(te)
+		out = append(out, x.se)
+	}
+	s.hint = nil
+	if err := p.resyncAll(ts); err != nil {
+		return nil, err
+	}
+	s.assignSlots()
+	p.settleMasks(ts)
+	return out, nil
+}
+
+// resyncAll makes the TSS hash hold exactly the winners of the state.
+func (p *pipeline) resyncAll(ts *tableState) error {
+	pl, s := ts.plan, ts.tss
+	have := map[string][]byte{}
+	k, v := make([]byte, pl.keySize), make([]byte, pl.valueSize())
+	it := ts.entries.Iterate()
+	for it.Next(&k, &v) {
+		have[string(k)] = append([]byte(nil), v...)
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("table %s: read ternary keys: %w", pl.table.Name, err)
+	}
+	var fix []string
+	for key, sl := range s.slots {
+		if !bytes.Equal(have[key], sl.winner().value) {
+			fix = append(fix, key)
+		}
+	}
+	for key := range have {
+		if s.slots[key] == nil {
+			fix = append(fix, key)
+		}
+	}
+	if len(fix) > 0 {
+		p.log.Warn("ternary keys disagreed with the side records; rewritten", "table", pl.table.Name, "keys", len(fix))
+		p.resync(ts, fix)
+	}
+	return nil
+}
+
+// entryOf rebuilds the translator entry a SavedEntry describes, as far as
+// the datapath needs it (match, priority, action).
+func entryOf(t *translator.Table, se *translator.SavedEntry) (*translator.Entry, error) {
+	ar := t.Actions[se.ActionID]
+	if ar == nil || len(se.Params) != len(ar.Action.Params) || len(se.Match) != len(t.Fields) {
+		return nil, fmt.Errorf("table %s: side record does not fit the table", t.Name)
+	}
+	return &translator.Entry{
+		Table: t, Match: se.Match, Priority: se.Priority,
+		Action: &translator.ActionCall{Action: ar.Action, Params: se.Params},
+	}, nil
+}

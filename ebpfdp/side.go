@@ -1,0 +1,379 @@
+package ebpfdp
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"reflect"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/p4tcd/p4tcd/translator"
+)
+
+// The side map keeps, next to the datapath maps and pinned with them, what
+// those maps cannot hold but a restarted p4tcd must give back
+// (translator.SavedEntry): controller metadata, metadata, idle timeouts,
+// const and origin flags, and the whole of every ternary entry (range
+// bounds, optional fields and entries that lose their masked key to a
+// higher priority are not in the TSS hash as they were written). Records
+// are p4tcd's own binary encoding of a SavedEntry, split in chunks.
+//
+// Key: struct { u32 table; u32 chunk; u8 id[24]; }  (table: P4Info id)
+// Value: struct { u32 len; u32 reserved; u8 data[248]; }  (len in chunk 0)
+const (
+	sideKeySize   = 32
+	sideValueSize = 256
+	sideChunkData = sideValueSize - 8
+	// sideMapName names the side map in bpffs (p4tcd's, not the datapath's).
+	sideMapName = "p4tcd_side"
+)
+
+// sideID identifies an entry within its table: a digest of its match and
+// priority. The default entry's id is all zero.
+type sideID [24]byte
+
+// sideRef names one record.
+type sideRef struct {
+	table uint32
+	id    sideID
+}
+
+type sideRow = [sideKeySize]byte
+type sideVal = [sideValueSize]byte
+
+// entryID computes the side id of an entry from its match and priority.
+func entryID(match []translator.FieldMatch, prio int32) sideID {
+	h := sha256.New()
+	var b []byte
+	for i := range match {
+		fm := &match[i]
+		if !fm.Set {
+			b = append(b, 0)
+			continue
+		}
+		b = append(b, 1)
+		b = appendBytes(b, fm.Value)
+		b = appendBytes(b, fm.Mask)
+		b = appendBytes(b, fm.High)
+		b = binary.AppendUvarint(b, uint64(fm.PrefixLen))
+	}
+	b = binary.AppendVarint(b, int64(prio))
+	h.Write(b)
+	var id sideID
+	copy(id[:], h.Sum(nil))
+	return id
+}
+
+func appendBytes(b, v []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(v)))
+	return append(b, v...)
+}
+
+// needsSide reports whether an exact or LPM entry carries anything its map
+// entry cannot hold.
+func needsSide(e *translator.Entry) bool {
+	se := e.Saved()
+	return se.ControllerMetadata != 0 || len(se.Metadata) > 0 || se.IdleTimeoutNs != 0 ||
+		se.Const || se.Origin != translator.OriginController
+}
+
+const sideVersion = 1
+
+// encodeSaved encodes a SavedEntry and, for ternary entries, the handle it
+// owns TSS slots with.
+func encodeSaved(se *translator.SavedEntry, handle uint32) []byte {
+	b := []byte{sideVersion}
+	var flags byte
+	if se.IsDefault {
+		flags |= 1
+	}
+	if se.Const {
+		flags |= 2
+	}
+	b = append(b, flags, byte(se.Origin))
+	b = binary.AppendUvarint(b, uint64(se.TableID))
+	b = binary.AppendVarint(b, int64(se.Priority))
+	b = binary.AppendUvarint(b, uint64(se.ActionID))
+	b = binary.AppendUvarint(b, uint64(len(se.Params)))
+	for _, p := range se.Params {
+		b = appendBytes(b, p)
+	}
+	b = binary.AppendUvarint(b, uint64(len(se.Match)))
+	for i := range se.Match {
+		fm := &se.Match[i]
+		if !fm.Set {
+			b = append(b, 0)
+			continue
+		}
+		b = append(b, 1)
+		b = appendBytes(b, fm.Value)
+		b = appendBytes(b, fm.Mask)
+		b = appendBytes(b, fm.High)
+		b = binary.AppendUvarint(b, uint64(fm.PrefixLen))
+	}
+	b = binary.AppendUvarint(b, se.ControllerMetadata)
+	b = appendBytes(b, se.Metadata)
+	b = binary.AppendVarint(b, se.IdleTimeoutNs)
+	b = binary.AppendUvarint(b, uint64(handle))
+	return b
+}
+
+var errSideRecord = errors.New("malformed side record")
+
+// decodeSaved decodes encodeSaved's output.
+func decodeSaved(b []byte) (se translator.SavedEntry, handle uint32, err error) {
+	d := decoder{b: b}
+	if v := d.byte(); v != sideVersion {
+		return se, 0, fmt.Errorf("%w: version %d", errSideRecord, v)
+	}
+	flags := d.byte()
+	se.IsDefault, se.Const = flags&1 != 0, flags&2 != 0
+	se.Origin = translator.Origin(d.byte())
+	se.TableID = uint32(d.uvarint())
+	se.Priority = int32(d.varint())
+	se.ActionID = uint32(d.uvarint())
+	if n := d.count(); n > 0 {
+		se.Params = make([][]byte, n)
+		for i := range se.Params {
+			se.Params[i] = d.bytes()
+		}
+	}
+	if n := d.count(); n > 0 {
+		se.Match = make([]translator.FieldMatch, n)
+		for i := range se.Match {
+			if d.byte() == 0 {
+				continue
+			}
+			fm := &se.Match[i]
+			fm.Set = true
+			fm.Value, fm.Mask, fm.High = d.bytes(), d.bytes(), d.bytes()
+			fm.PrefixLen = int(d.uvarint())
+		}
+	}
+	se.ControllerMetadata = d.uvarint()
+	se.Metadata = d.bytes()
+	se.IdleTimeoutNs = d.varint()
+	handle = uint32(d.uvarint())
+	if d.err != nil || len(d.b) != 0 {
+		return translator.SavedEntry{}, 0, errSideRecord
+	}
+	return se, handle, nil
+}
+
+// decoder reads encodeSaved's format; the first error sticks.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) fail() { d.err, d.b = errSideRecord, nil }
+
+func (d *decoder) byte() byte {
+	if len(d.b) < 1 {
+		d.fail()
+		return 0
+	}
+	x := d.b[0]
+	d.b = d.b[1:]
+	return x
+}
+
+func (d *decoder) uvarint() uint64 {
+	x, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return x
+}
+
+func (d *decoder) varint() int64 {
+	x, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[n:]
+	return x
+}
+
+// count reads a length that must fit in what is left.
+func (d *decoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.count()
+	if d.err != nil || n == 0 {
+		return nil
+	}
+	v := append([]byte(nil), d.b[:n]...)
+	d.b = d.b[n:]
+	return v
+}
+
+// sideRows splits a record into the side map's rows.
+func sideRows(ref sideRef, rec []byte, keys []sideRow, vals []sideVal) ([]sideRow, []sideVal) {
+	chunks := max(1, (len(rec)+sideChunkData-1)/sideChunkData)
+	for c := 0; c < chunks; c++ {
+		var k sideRow
+		ne.PutUint32(k[0:], ref.table)
+		ne.PutUint32(k[4:], uint32(c))
+		copy(k[8:], ref.id[:])
+		var v sideVal
+		ne.PutUint32(v[0:], uint32(len(rec)))
+		copy(v[8:], rec[min(len(rec), c*sideChunkData):])
+		keys, vals = append(keys, k), append(vals, v)
+	}
+	return keys, vals
+}
+
+func sideRowKey(ref sideRef, chunk int) sideRow {
+	var k sideRow
+	ne.PutUint32(k[0:], ref.table)
+	ne.PutUint32(k[4:], uint32(chunk))
+	copy(k[8:], ref.id[:])
+	return k
+}
+
+// sideStore writes and deletes side records and remembers how many chunks
+// each has. It belongs to one pipeline; the Backend's mutex guards it.
+type sideStore struct {
+	m      *ebpf.Map
+	chunks map[sideRef]int
+}
+
+// put writes records (ref i gets rec i). It returns how many records were
+// written entirely.
+func (s *sideStore) put(refs []sideRef, recs [][]byte) (int, error) {
+	var keys []sideRow
+	var vals []sideVal
+	ends := make([]int, len(refs)) // row index after each record
+	for i, ref := range refs {
+		keys, vals = sideRows(ref, recs[i], keys, vals)
+		ends[i] = len(keys)
+	}
+	n, err := s.m.BatchUpdate(keys, vals, nil)
+	if err != nil && n >= len(keys) {
+		n = 0 // refused before the first element
+	}
+	done := 0
+	for done < len(refs) && ends[done] <= n {
+		done++
+	}
+	start := 0
+	for i := 0; i < done; i++ {
+		ref, chunks := refs[i], ends[i]-start
+		old := s.chunks[ref]
+		s.chunks[ref] = chunks
+		start = ends[i]
+		for c := chunks; c < old; c++ {
+			k := sideRowKey(ref, c)
+			_ = s.m.Delete(&k) // a shorter record: drop its old tail
+		}
+	}
+	if err != nil {
+		return done, mapError(err, "write side records")
+	}
+	return done, nil
+}
+
+// del removes the records of refs that exist.
+func (s *sideStore) del(refs []sideRef) error {
+	var keys []sideRow
+	for _, ref := range refs {
+		n, ok := s.chunks[ref]
+		if !ok {
+			continue
+		}
+		for c := 0; c < n; c++ {
+			keys = append(keys, sideRowKey(ref, c))
+		}
+		delete(s.chunks, ref)
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	if _, err := s.m.BatchDelete(keys, nil); err != nil {
+		return mapError(err, "delete side records")
+	}
+	return nil
+}
+
+// load reads every record of the side map, keyed by ref, and rebuilds the
+// chunk counts.
+func (s *sideStore) load() (map[sideRef][]byte, error) {
+	type part struct {
+		n    int // total length
+		data map[int][]byte
+	}
+	parts := map[sideRef]*part{}
+	var k sideRow
+	var v sideVal
+	it := s.m.Iterate()
+	for it.Next(&k, &v) {
+		ref := sideRef{table: ne.Uint32(k[0:])}
+		copy(ref.id[:], k[8:])
+		pt := parts[ref]
+		if pt == nil {
+			pt = &part{data: map[int][]byte{}}
+			parts[ref] = pt
+		}
+		c := int(ne.Uint32(k[4:]))
+		pt.data[c] = append([]byte(nil), v[8:]...)
+		if c == 0 {
+			pt.n = int(ne.Uint32(v[0:]))
+		}
+	}
+	if err := it.Err(); err != nil {
+		return nil, fmt.Errorf("read side map: %w", err)
+	}
+	out := make(map[sideRef][]byte, len(parts))
+	s.chunks = make(map[sideRef]int, len(parts))
+	var broken []sideRow
+	for ref, pt := range parts {
+		rec := make([]byte, 0, pt.n)
+		for c := 0; len(rec) < pt.n; c++ {
+			d, ok := pt.data[c]
+			if !ok {
+				break
+			}
+			rec = append(rec, d[:min(len(d), pt.n-len(rec))]...)
+		}
+		if _, ok := pt.data[0]; !ok || len(rec) < pt.n {
+			// A write that failed half way: its op failed too.
+			for c := range pt.data {
+				broken = append(broken, sideRowKey(ref, c))
+			}
+			continue
+		}
+		s.chunks[ref] = len(pt.data)
+		out[ref] = rec
+	}
+	if len(broken) > 0 {
+		if _, err := s.m.BatchDelete(broken, nil); err != nil {
+			return nil, fmt.Errorf("drop incomplete side records: %w", err)
+		}
+	}
+	return out, nil
+}
+
+// rows views buf as a slice of size-byte arrays, the form cilium/ebpf's
+// batch operations take, without copying.
+func rows(buf []byte, size int) any {
+	n := len(buf) / size
+	row := reflect.ArrayOf(size, reflect.TypeFor[byte]())
+	if n == 0 {
+		return reflect.MakeSlice(reflect.SliceOf(row), 0, 0).Interface()
+	}
+	return reflect.NewAt(reflect.ArrayOf(n, row), unsafe.Pointer(unsafe.SliceData(buf))).Elem().Slice(0, n).Interface()
+}

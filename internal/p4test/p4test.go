@@ -1,0 +1,207 @@
+// Package p4test builds P4Runtime pipeline configs and updates for tests of
+// packages that must not handle protobuf types themselves (backends): they
+// pass what this package returns to a translator.Device.
+package p4test
+
+import (
+	"fmt"
+	"os"
+
+	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+
+	p4tcdv1 "github.com/p4tcd/p4tcd/proto/p4tcd/v1"
+	"github.com/p4tcd/p4tcd/translator"
+)
+
+// Config is a ForwardingPipelineConfig.
+type Config = *p4v1.ForwardingPipelineConfig
+
+// Pipeline reads a P4Info text file and a P4TC introspection json and
+// returns the ForwardingPipelineConfig a controller would push, with a
+// p4tcd device config carrying tcObject.
+func Pipeline(p4infoPath, introspectionPath string, tcObject []byte) (*p4v1.ForwardingPipelineConfig, error) {
+	raw, err := os.ReadFile(p4infoPath)
+	if err != nil {
+		return nil, err
+	}
+	js, err := os.ReadFile(introspectionPath)
+	if err != nil {
+		return nil, err
+	}
+	fpc, err := PipelineText(raw, js, tcObject)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", p4infoPath, err)
+	}
+	return fpc, nil
+}
+
+// PipelineText is Pipeline from the files' contents.
+func PipelineText(p4info, js, tcObject []byte) (*p4v1.ForwardingPipelineConfig, error) {
+	var info p4configv1.P4Info
+	if err := prototext.Unmarshal(p4info, &info); err != nil {
+		return nil, fmt.Errorf("p4info: %w", err)
+	}
+	in, err := translator.ParseIntrospection(js)
+	if err != nil {
+		return nil, err
+	}
+	dc, err := proto.Marshal(&p4tcdv1.DeviceConfig{
+		Format: translator.DeviceConfigFormat, PipelineName: in.PipelineName,
+		IntrospectionJson: js, TcObject: tcObject,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &p4v1.ForwardingPipelineConfig{P4Info: &info, P4DeviceConfig: dc}, nil
+}
+
+// CompileText is PipelineText followed by translator.CompileConfig.
+func CompileText(p4info, js, tcObject []byte) (*translator.Config, error) {
+	fpc, err := PipelineText(p4info, js, tcObject)
+	if err != nil {
+		return nil, err
+	}
+	return translator.CompileConfig(fpc)
+}
+
+// Compile is Pipeline followed by translator.CompileConfig.
+func Compile(p4infoPath, introspectionPath string, tcObject []byte) (*translator.Config, error) {
+	fpc, err := Pipeline(p4infoPath, introspectionPath, tcObject)
+	if err != nil {
+		return nil, err
+	}
+	return translator.CompileConfig(fpc)
+}
+
+// Commit is the SetForwardingPipelineConfig action VERIFY_AND_COMMIT.
+const Commit = p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT
+
+// Reconcile is the SetForwardingPipelineConfig action RECONCILE_AND_COMMIT.
+const Reconcile = p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT
+
+// ContinueOnError is the Write atomicity CONTINUE_ON_ERROR.
+const ContinueOnError = p4v1.WriteRequest_CONTINUE_ON_ERROR
+
+// Match is one field match of an entry.
+type Match = *p4v1.FieldMatch
+
+// Exact matches field id exactly.
+func Exact(id uint32, v []byte) Match {
+	return &p4v1.FieldMatch{FieldId: id, FieldMatchType: &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: v}}}
+}
+
+// LPM matches a prefix.
+func LPM(id uint32, v []byte, plen int32) Match {
+	return &p4v1.FieldMatch{FieldId: id, FieldMatchType: &p4v1.FieldMatch_Lpm{Lpm: &p4v1.FieldMatch_LPM{Value: v, PrefixLen: plen}}}
+}
+
+// Ternary matches value under mask.
+func Ternary(id uint32, v, mask []byte) Match {
+	return &p4v1.FieldMatch{FieldId: id, FieldMatchType: &p4v1.FieldMatch_Ternary_{Ternary: &p4v1.FieldMatch_Ternary{Value: v, Mask: mask}}}
+}
+
+// Range matches [lo, hi].
+func Range(id uint32, lo, hi []byte) Match {
+	return &p4v1.FieldMatch{FieldId: id, FieldMatchType: &p4v1.FieldMatch_Range_{Range: &p4v1.FieldMatch_Range{Low: lo, High: hi}}}
+}
+
+// Optional matches a value exactly.
+func Optional(id uint32, v []byte) Match {
+	return &p4v1.FieldMatch{FieldId: id, FieldMatchType: &p4v1.FieldMatch_Optional_{Optional: &p4v1.FieldMatch_Optional{Value: v}}}
+}
+
+// Entry describes a table entry.
+type Entry struct {
+	Table    uint32
+	Priority int32
+	Match    []Match
+	Action   uint32
+	Params   [][]byte
+	// Metadata and ControllerMetadata are opaque to the datapath.
+	Metadata           []byte
+	ControllerMetadata uint64
+	// Default makes it the table's default entry.
+	Default bool
+}
+
+func (e *Entry) proto() *p4v1.TableEntry {
+	te := &p4v1.TableEntry{
+		TableId: e.Table, Priority: e.Priority, Match: e.Match, IsDefaultAction: e.Default,
+		Metadata: e.Metadata, ControllerMetadata: e.ControllerMetadata,
+	}
+	if e.Action != 0 {
+		a := &p4v1.Action{ActionId: e.Action}
+		for i, v := range e.Params {
+			a.Params = append(a.Params, &p4v1.Action_Param{ParamId: uint32(i + 1), Value: v})
+		}
+		te.Action = &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: a}}
+	}
+	return te
+}
+
+// Update is one update of a Write.
+type Update = *p4v1.Update
+
+func update(t p4v1.Update_Type, e Entry) Update {
+	return &p4v1.Update{Type: t, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e.proto()}}}
+}
+
+// Insert inserts e.
+func Insert(e Entry) Update { return update(p4v1.Update_INSERT, e) }
+
+// Modify modifies e (a default entry too).
+func Modify(e Entry) Update { return update(p4v1.Update_MODIFY, e) }
+
+// Delete deletes e.
+func Delete(e Entry) Update { return update(p4v1.Update_DELETE, e) }
+
+// AsDeletes turns updates into deletes of the same entries.
+func AsDeletes(us []Update) []Update {
+	out := make([]Update, len(us))
+	for i, u := range us {
+		out[i] = &p4v1.Update{Type: p4v1.Update_DELETE, Entity: u.GetEntity()}
+	}
+	return out
+}
+
+// Write applies updates with CONTINUE_ON_ERROR and returns the first
+// error, naming the update.
+func Write(d *translator.Device, us ...Update) error {
+	errs, err := d.Write(us, ContinueOnError, nil)
+	if err != nil {
+		return err
+	}
+	for i, e := range errs {
+		if e != nil {
+			return fmt.Errorf("update %d: %w", i, e)
+		}
+	}
+	return nil
+}
+
+// ReadAll returns every table entry of the device, defaults included, in
+// protobuf text form, for comparing states.
+func ReadAll(d *translator.Device) ([]string, error) {
+	var out []string
+	_, err := d.Read([]*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{}}}}, nil, func(e *p4v1.Entity) error {
+		out = append(out, prototext.MarshalOptions{}.Format(e))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	def := &p4v1.TableEntry{IsDefaultAction: true}
+	for _, t := range d.Config().TableOrder {
+		def.TableId = t.ID
+		if _, err := d.Read([]*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: def}}}, nil, func(e *p4v1.Entity) error {
+			out = append(out, prototext.MarshalOptions{}.Format(e))
+			return nil
+		}); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
