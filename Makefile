@@ -34,7 +34,12 @@ test-short: ## unit tests only, no root needed
 	$(GO) test -count=1 -short -skip 'TestPrivileged' ./...
 
 .PHONY: demo
-demo: build ## see it work: p4tcd plus a controller that installs and reads routes
+demo: build ## see it work: a netns lab with p4tcd routing UDP between two hosts (root)
+	$(GO) build -o $(BIN)/l3router-demo ./examples/l3router/demo
+	$(BIN)/l3router-demo --p4tcd $(BIN)/p4tcd --dir examples/l3router
+
+.PHONY: demo-control-plane
+demo-control-plane: build ## the same without a kernel datapath: p4tcd --datapath none and a controller
 	@set -e; addr=127.0.0.1:$$((20000 + $$$$ % 20000)); \
 	$(BIN)/p4tcd --datapath none --grpc-addr $$addr 2>$(BIN)/demo-p4tcd.log & pid=$$!; \
 	trap 'kill $$pid 2>/dev/null; wait $$pid 2>/dev/null || true' EXIT; \

@@ -32,7 +32,13 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "pack" {
+		err = runPack(os.Args[2:], os.Stdout, os.Stderr)
+	} else {
+		err = run(ctx, os.Args[1:], os.Stderr)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "p4tcd:", err)
 		os.Exit(1)
 	}
@@ -49,6 +55,8 @@ type config struct {
 	deviceIDZero       bool
 	missingElectionID0 bool
 	keepForwarding     bool
+	portNetNS          string
+	pinRoot            string
 }
 
 // portMap holds --port N=IFACE flags: P4 port number to interface name.
@@ -91,6 +99,8 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.deviceIDZero, "accept-device-id-zero", true, "also answer to device id 0 (BMv2, tutorials and PTF tests use it)")
 	fs.BoolVar(&cfg.missingElectionID0, "missing-election-id-as-zero", true, "treat a missing election id as (0,0) while no primary exists (PI behaviour; PTF tests rely on it)")
 	fs.BoolVar(&cfg.keepForwarding, "keep-forwarding", false, "on exit, leave the datapath attached so forwarding continues")
+	fs.StringVar(&cfg.portNetNS, "port-netns", "", "network namespace of the --port interfaces: a name from `ip netns` or a path (default: p4tcd's own)")
+	fs.StringVar(&cfg.pinRoot, "bpffs", "", "bpffs directory for the eBPF datapath's pins (default /sys/fs/bpf/p4tcd/<device-id>)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -168,10 +178,19 @@ func autoFallback(cfg *config, log *slog.Logger, why error) (translator.Backend,
 	return newEBPF(cfg, log)
 }
 
+// netnsPath turns an `ip netns` name into its path; paths pass unchanged.
+func netnsPath(ns string) string {
+	if ns == "" || strings.ContainsRune(ns, '/') {
+		return ns
+	}
+	return "/var/run/netns/" + ns
+}
+
 // newEBPF builds the stock-kernel eBPF datapath.
 func newEBPF(cfg *config, log *slog.Logger) (translator.Backend, error) {
 	b, err := ebpfdp.New(ebpfdp.Options{
 		DeviceID: cfg.deviceID, Ports: cfg.ports, KeepForwarding: cfg.keepForwarding, Logger: log,
+		NetNSPath: netnsPath(cfg.portNetNS), PinRoot: cfg.pinRoot,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--datapath ebpf: %w", err)
