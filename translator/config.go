@@ -176,6 +176,14 @@ func applyIntrospection(p *Pipeline, prog *Program, in *Introspection) error {
 		s := prog.Tables[t.ID]
 		s.P4TC = it
 		prog.Tables[t.ID] = s
+		if !t.initialFromP4Info {
+			// Controllers built on P4Runtime protos older than 1.4 drop
+			// initial_default_action from the P4Info they push; the
+			// introspection still says which action a miss takes.
+			if ac := introspectDefault(t, it); ac != nil {
+				t.InitialDefault = ac
+			}
+		}
 		for _, ar := range t.ActionOrder {
 			ia := it.Action(ar.Action.Name)
 			if ia == nil {
@@ -204,6 +212,18 @@ func applyIntrospection(p *Pipeline, prog *Program, in *Introspection) error {
 			if ar.Action.P4TCID == 0 {
 				ar.Action.P4TCID = ia.ID
 			}
+		}
+	}
+	return nil
+}
+
+// introspectDefault is the parameterless action the introspection marks
+// default_miss_action for t, or nil.
+func introspectDefault(t *Table, it *IntrospectTable) *ActionCall {
+	for _, ar := range t.ActionOrder {
+		ia := it.Action(ar.Action.Name)
+		if ia != nil && ia.DefaultMissAction && len(ar.Action.Params) == 0 && !ar.TableOnly {
+			return &ActionCall{Action: ar.Action, Params: [][]byte{}}
 		}
 	}
 	return nil

@@ -113,6 +113,9 @@ type Table struct {
 
 	fieldByID     map[uint32]*MatchField
 	needsPriority bool
+	// initialFromP4Info: InitialDefault came from the P4Info's
+	// initial_default_action (not a fallback).
+	initialFromP4Info bool
 }
 
 // NeedsPriority reports whether the table's entries carry a priority
@@ -573,6 +576,7 @@ func compileTable(p *Pipeline, t *p4configv1.Table, nt newTypes, directOf map[ui
 		return nil, err
 	}
 	tbl.InitialDefault = def
+	tbl.initialFromP4Info = t.GetInitialDefaultAction().GetActionId() != 0
 	tbl.Layout = newKeyLayout(tbl.Fields, nil)
 	return tbl, nil
 }
