@@ -1,0 +1,348 @@
+package integration
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/p4tcd/p4tcd/ebpfdp"
+	p4tcdv1 "github.com/p4tcd/p4tcd/proto/p4tcd/v1"
+	"github.com/p4tcd/p4tcd/internal/testutil"
+	"github.com/p4tcd/p4tcd/server"
+	"github.com/p4tcd/p4tcd/translator"
+)
+
+// l3router ids (examples/l3router/l3router.p4info.txt) and P4TC table ids.
+const (
+	tblACL, tblLPM, tblNexthop   = 0x02000001, 0x02000002, 0x02000003
+	actSetNhop, actForward       = 0x01000002, 0x01000003
+	actDeny                      = 0x01000005
+	p4tcACL, p4tcLPM, p4tcNexhop = 1, 2, 3
+)
+
+// l3routerConfig is the ForwardingPipelineConfig of examples/l3router with
+// its tables sized for benchmarks.
+func l3routerConfig(tb testing.TB, size int64) *p4v1.ForwardingPipelineConfig {
+	dir := filepath.Join("..", "examples", "l3router")
+	read := func(n string) []byte {
+		b, err := os.ReadFile(filepath.Join(dir, n))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return b
+	}
+	var info p4configv1.P4Info
+	if err := prototext.Unmarshal(read("l3router.p4info.txt"), &info); err != nil {
+		tb.Fatal(err)
+	}
+	for _, t := range info.Tables {
+		t.Size = size
+	}
+	dc, err := proto.Marshal(&p4tcdv1.DeviceConfig{Format: translator.DeviceConfigFormat, PipelineName: "l3router",
+		IntrospectionJson: read("l3router.json"), TcObject: read("l3router.o")})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &p4v1.ForwardingPipelineConfig{P4Info: &info, P4DeviceConfig: dc}
+}
+
+// benchBatch builds the 1,000-entry INSERT batch of a table kind and its
+// DELETE twin.
+func benchBatch(kind string) (ins, del []*p4v1.Update) {
+	for i := range 1000 {
+		te := &p4v1.TableEntry{}
+		a := &p4v1.Action{}
+		switch kind {
+		case "exact":
+			te.TableId = tblNexthop
+			te.Match = []*p4v1.FieldMatch{{FieldId: 1, FieldMatchType: &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: []byte{byte(i >> 8), byte(i)}}}}}
+			a.ActionId = actForward
+			a.Params = []*p4v1.Action_Param{{ParamId: 1, Value: []byte{2, 0, 0, 0, 0, 1}}, {ParamId: 2, Value: []byte{2, 0, 0, 0, 0, 2}}, {ParamId: 3, Value: []byte{1}}}
+		case "lpm":
+			te.TableId = tblLPM
+			var v [4]byte
+			binary.BigEndian.PutUint32(v[:], 10<<24|uint32(i)<<8)
+			te.Match = []*p4v1.FieldMatch{{FieldId: 1, FieldMatchType: &p4v1.FieldMatch_Lpm{Lpm: &p4v1.FieldMatch_LPM{Value: v[:], PrefixLen: 24}}}}
+			a.ActionId = actSetNhop
+			a.Params = []*p4v1.Action_Param{{ParamId: 1, Value: []byte{byte(i)}}}
+		case "ternary":
+			te.TableId = tblACL
+			te.Priority = int32(i + 1)
+			var v [4]byte
+			binary.BigEndian.PutUint32(v[:], 10<<24|uint32(i))
+			te.Match = []*p4v1.FieldMatch{{FieldId: 1, FieldMatchType: &p4v1.FieldMatch_Ternary_{Ternary: &p4v1.FieldMatch_Ternary{Value: v[:], Mask: []byte{255, 255, 255, 255}}}}}
+			a.ActionId = actDeny
+		}
+		te.Action = &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: a}}
+		ins = append(ins, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}})
+		d := proto.Clone(te).(*p4v1.TableEntry)
+		del = append(del, &p4v1.Update{Type: p4v1.Update_DELETE, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: d}}})
+	}
+	return ins, del
+}
+
+// BenchmarkPrivilegedWritePath measures the whole write path to the kernel:
+// a gRPC client on loopback TCP → server → translator → eBPF maps of
+// l3router, 1,000-entry batches (INSERT, then DELETE to start over), exact,
+// LPM and ternary tables. The baseline, measured in the same run, is raw
+// cilium/ebpf BatchUpdate of the same keys and values into a map of the same
+// type and shape; of-raw = entries/s through p4tcd ÷ raw entries/s. The
+// "x2" runs keep two Writes in flight (two client goroutines, one batch
+// each) so that decoding one overlaps applying the other. The client sends
+// requests it encoded once, up front: the benchmark measures p4tcd (gRPC
+// transport, decoding, translation, maps), not the client's encoder, which
+// would otherwise share these two cores with it.
+func BenchmarkPrivilegedWritePath(b *testing.B) {
+	testutil.Privileged(b)
+	ns := testutil.NewNetNS(b)
+	h, err := netlink.NewHandleAt(ns.Handle())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "wp0"}, PeerName: "wp1"}); err != nil {
+		b.Fatal(err)
+	}
+	h.Close()
+	bpffs := b.TempDir()
+	if err := unix.Mount("bpffs", bpffs, "bpf", 0, ""); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { unix.Unmount(bpffs, unix.MNT_DETACH) })
+
+	for _, kind := range []string{"exact", "lpm", "ternary"} {
+		for _, inflight := range []int{1, 2} {
+			b.Run(fmt.Sprintf("%s/x%d", kind, inflight), func(b *testing.B) {
+				root := filepath.Join(bpffs, fmt.Sprintf("%s-%d", kind, inflight))
+				be, err := ebpfdp.New(ebpfdp.Options{DeviceID: 1, Ports: map[uint32]string{1: "wp0", 2: "wp1"},
+					PinRoot: root, NetNSPath: "/var/run/netns/" + ns.Name})
+				if err != nil {
+					b.Fatal(err)
+				}
+				b.Cleanup(func() { be.Close() })
+				client := serve(b, be)
+				eid := &p4v1.Uint128{Low: 1}
+				ctx := context.Background()
+				if _, err := client.SetForwardingPipelineConfig(ctx, &p4v1.SetForwardingPipelineConfigRequest{DeviceId: 1, ElectionId: eid,
+					Action: p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, Config: l3routerConfig(b, 8192)}); err != nil {
+					b.Fatal(err)
+				}
+				// inflight disjoint key sets, so concurrent batches never
+				// collide.
+				type pair struct{ ins, del []byte }
+				var work []pair
+				var first [2]*p4v1.WriteRequest
+				for w := range inflight {
+					ins, del := benchBatch(kind)
+					shift(ins, del, w)
+					wi := &p4v1.WriteRequest{DeviceId: 1, ElectionId: eid, Updates: ins}
+					wd := &p4v1.WriteRequest{DeviceId: 1, ElectionId: eid, Updates: del}
+					if w == 0 {
+						first = [2]*p4v1.WriteRequest{wi, wd}
+					}
+					work = append(work, pair{mustMarshal(b, wi), mustMarshal(b, wd)})
+				}
+				raw := rawRate(b, root, kind, client.P4RuntimeClient, first[0], first[1])
+
+				b.ResetTimer()
+				var wg sync.WaitGroup
+				for _, p := range work {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for range b.N {
+							if err := client.writeEncoded(ctx, p.ins); err != nil {
+								b.Error(err)
+								return
+							}
+							if err := client.writeEncoded(ctx, p.del); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					}()
+				}
+				wg.Wait()
+				rate := float64(2*1000*inflight*b.N) / b.Elapsed().Seconds()
+				b.ReportMetric(rate, "entries/s")
+				b.ReportMetric(raw, "raw-entries/s")
+				b.ReportMetric(rate/raw, "of-raw")
+			})
+		}
+	}
+}
+
+// shift moves a batch's keys to a disjoint range (worker w).
+func shift(ins, del []*p4v1.Update, w int) {
+	if w == 0 {
+		return
+	}
+	for _, us := range [][]*p4v1.Update{ins, del} {
+		for _, u := range us {
+			m := u.GetEntity().GetTableEntry().GetMatch()[0]
+			switch x := m.GetFieldMatchType().(type) {
+			case *p4v1.FieldMatch_Exact_:
+				var v uint16
+				for _, c := range x.Exact.Value {
+					v = v<<8 | uint16(c)
+				}
+				v += 0x4000 * uint16(w)
+				x.Exact.Value = []byte{byte(v >> 8), byte(v)}
+			case *p4v1.FieldMatch_Lpm:
+				x.Lpm.Value[0] += byte(w)
+			case *p4v1.FieldMatch_Ternary_:
+				x.Ternary.Value[0] += byte(w)
+			}
+		}
+	}
+}
+
+// benchClient is a P4Runtime client that can also send pre-encoded Writes.
+type benchClient struct {
+	p4v1.P4RuntimeClient
+	conn *grpc.ClientConn
+}
+
+// preEncoded is a gRPC codec that sends []byte messages as they are and
+// decodes responses as protobuf.
+type preEncoded struct{}
+
+func (preEncoded) Name() string { return "proto" }
+func (preEncoded) Marshal(v any) ([]byte, error) {
+	if b, ok := v.([]byte); ok {
+		return b, nil
+	}
+	return proto.Marshal(v.(proto.Message))
+}
+func (preEncoded) Unmarshal(data []byte, v any) error { return proto.Unmarshal(data, v.(proto.Message)) }
+
+// writeEncoded sends an encoded WriteRequest.
+func (c benchClient) writeEncoded(ctx context.Context, req []byte) error {
+	var resp p4v1.WriteResponse
+	return c.conn.Invoke(ctx, "/p4.v1.P4Runtime/Write", req, &resp, grpc.ForceCodec(preEncoded{}))
+}
+
+func mustMarshal(b *testing.B, m proto.Message) []byte {
+	out, err := proto.Marshal(m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return out
+}
+
+// serve runs a p4tcd server over be on loopback TCP and returns a client
+// that is primary.
+func serve(b *testing.B, be translator.Backend) benchClient {
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := server.New(1, translator.NewDevice(be), server.WithLogger(slog.New(slog.DiscardHandler)))
+	g := grpc.NewServer(server.GRPCOptions()...)
+	srv.Register(g)
+	go g.Serve(lis)
+	b.Cleanup(g.Stop)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(server.MaxMessageSize)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { conn.Close() })
+	c := p4v1.NewP4RuntimeClient(conn)
+	ctx, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	st, err := c.StreamChannel(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := st.Send(&p4v1.StreamMessageRequest{Update: &p4v1.StreamMessageRequest_Arbitration{
+		Arbitration: &p4v1.MasterArbitrationUpdate{DeviceId: 1, ElectionId: &p4v1.Uint128{Low: 1}}}}); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := st.Recv(); err != nil {
+		b.Fatal(err)
+	}
+	return benchClient{c, conn}
+}
+
+// rawRate writes the batch once through p4tcd, copies the keys and values
+// it produced, and times cilium/ebpf BatchUpdate of them into a fresh map of
+// the same type and shape: the kernel's own cost, in entries/s (best of 5).
+func rawRate(b *testing.B, root, kind string, c p4v1.P4RuntimeClient, ins, del *p4v1.WriteRequest) float64 {
+	ctx := context.Background()
+	if _, err := c.Write(ctx, ins); err != nil {
+		b.Fatal(err)
+	}
+	id := map[string]int{"exact": p4tcNexhop, "lpm": p4tcLPM, "ternary": p4tcACL}[kind]
+	pins, err := filepath.Glob(filepath.Join(root, "g*", "maps", fmt.Sprintf("p4tc_t%d", id)))
+	if err != nil || len(pins) != 1 {
+		b.Fatalf("pinned map of table %d: %v %v", id, pins, err)
+	}
+	m, err := ebpf.LoadPinnedMap(pins[0], nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	info, err := m.Info()
+	if err != nil {
+		b.Fatal(err)
+	}
+	ks, vs := int(m.KeySize()), int(m.ValueSize())
+	var kb, vb []byte
+	k, v := make([]byte, ks), make([]byte, vs)
+	for it := m.Iterate(); it.Next(&k, &v); {
+		kb, vb = append(kb, k...), append(vb, v...)
+	}
+	n := len(kb) / ks
+	keys, vals := rows(kb, ks), rows(vb, vs)
+	if _, err := c.Write(ctx, del); err != nil {
+		b.Fatal(err)
+	}
+	if n < 1000 {
+		b.Fatalf("%d keys in %s, want 1000", n, pins[0])
+	}
+	fresh, err := ebpf.NewMap(&ebpf.MapSpec{Type: info.Type, KeySize: uint32(ks), ValueSize: uint32(vs),
+		MaxEntries: m.MaxEntries(), Flags: info.Flags})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer fresh.Close()
+	best := 0.0
+	for range 5 {
+		t0 := time.Now()
+		if _, err := fresh.BatchUpdate(keys, vals, nil); err != nil {
+			b.Fatal(err)
+		}
+		best = max(best, float64(n)/time.Since(t0).Seconds())
+		if _, err := fresh.BatchDelete(keys, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return best
+}
+
+// rows views a buffer of n fixed-size records as a []([size]byte), the
+// shape cilium/ebpf's batch operations take, without copying.
+func rows(buf []byte, size int) any {
+	row := reflect.ArrayOf(size, reflect.TypeFor[byte]())
+	n := len(buf) / size
+	return reflect.NewAt(reflect.ArrayOf(n, row), unsafe.Pointer(unsafe.SliceData(buf))).Elem().Slice(0, n).Interface()
+}
