@@ -25,8 +25,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/p4tcd/p4tcd/ebpfdp"
-	p4tcdv1 "github.com/p4tcd/p4tcd/proto/p4tcd/v1"
 	"github.com/p4tcd/p4tcd/internal/testutil"
+	p4tcdv1 "github.com/p4tcd/p4tcd/proto/p4tcd/v1"
 	"github.com/p4tcd/p4tcd/server"
 	"github.com/p4tcd/p4tcd/translator"
 )
@@ -232,7 +232,9 @@ func (preEncoded) Marshal(v any) ([]byte, error) {
 	}
 	return proto.Marshal(v.(proto.Message))
 }
-func (preEncoded) Unmarshal(data []byte, v any) error { return proto.Unmarshal(data, v.(proto.Message)) }
+func (preEncoded) Unmarshal(data []byte, v any) error {
+	return proto.Unmarshal(data, v.(proto.Message))
+}
 
 // writeEncoded sends an encoded WriteRequest.
 func (c benchClient) writeEncoded(ctx context.Context, req []byte) error {
