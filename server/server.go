@@ -36,6 +36,7 @@ type Server struct {
 	deviceID uint64
 	dev      *translator.Device
 	arb      *arbiter
+	digests  *digestEngine
 	opts     options
 }
 
@@ -47,6 +48,7 @@ type options struct {
 	readChunkEntities   int
 	readChunkBytes      int
 	streamQueue         int
+	digestConfig        func(uint32) *p4v1.DigestEntry_Config
 }
 
 // Option configures a Server.
@@ -85,8 +87,24 @@ func New(deviceID uint64, dev *translator.Device, opts ...Option) *Server {
 	for _, f := range opts {
 		f(&o)
 	}
-	return &Server{deviceID: deviceID, dev: dev, arb: newArbiter(deviceID, o.maxControllers), opts: o}
+	s := &Server{deviceID: deviceID, dev: dev, arb: newArbiter(deviceID, o.maxControllers), opts: o}
+	s.digests = newDigestEngine(s.digestConfig, s.sendDigestList)
+	dev.Subscribe(s.notify)
+	return s
 }
+
+// digestConfig is the DigestEntry config the controller set for a digest,
+// nil while it is not enabled.
+func (s *Server) digestConfig(id uint32) *p4v1.DigestEntry_Config {
+	if s.opts.digestConfig != nil {
+		return s.opts.digestConfig(id)
+	}
+	return nil
+}
+
+// Close stops the server's background work (digest timers). The gRPC
+// server is the caller's to stop.
+func (s *Server) Close() { s.digests.close() }
 
 // Register registers the service on g.
 func (s *Server) Register(g *grpc.Server) { p4v1.RegisterP4RuntimeServer(g, s) }
@@ -155,4 +173,10 @@ func (s *Server) GetForwardingPipelineConfig(_ context.Context, req *p4v1.GetFor
 		return nil, status.Errorf(codes.InvalidArgument, "unknown response_type %d", req.GetResponseType())
 	}
 	return &p4v1.GetForwardingPipelineConfigResponse{Config: out}, nil
+}
+
+// withDigestConfig sets where digest configs come from (tests; the Device's
+// DigestEntry store otherwise).
+func withDigestConfig(f func(uint32) *p4v1.DigestEntry_Config) Option {
+	return func(o *options) { o.digestConfig = f }
 }

@@ -72,13 +72,16 @@ func (s *Server) StreamChannel(stream p4v1.P4Runtime_StreamChannelServer) error 
 			}
 			joined = true
 		case *p4v1.StreamMessageRequest_Packet:
-			if !joined || !s.arb.isPrimary(c) {
-				c.out.push(streamError(codes.PermissionDenied, "only the primary controller may send packets", &p4v1.StreamError{Details: &p4v1.StreamError_PacketOut{PacketOut: &p4v1.PacketOutError{PacketOut: x.Packet}}}), true)
+			if !joined {
+				c.out.push(streamError(codes.FailedPrecondition, "send a MasterArbitrationUpdate before packets", &p4v1.StreamError{Details: &p4v1.StreamError_PacketOut{PacketOut: &p4v1.PacketOutError{PacketOut: x.Packet}}}), true)
 				continue
 			}
-			c.out.push(streamError(codes.Unimplemented, "packet-out is not supported by this datapath yet", &p4v1.StreamError{Details: &p4v1.StreamError_PacketOut{PacketOut: &p4v1.PacketOutError{PacketOut: x.Packet}}}), true)
+			s.packetOut(c, x.Packet)
 		case *p4v1.StreamMessageRequest_DigestAck:
-			c.out.push(streamError(codes.Unimplemented, "digests are not supported by this datapath yet", &p4v1.StreamError{Details: &p4v1.StreamError_DigestListAck{DigestListAck: &p4v1.DigestListAckError{DigestListAck: x.DigestAck}}}), true)
+			// Acks count only from a primary (lists go to primaries).
+			if joined && s.arb.isPrimary(c) {
+				s.digests.ack(x.DigestAck)
+			}
 		default:
 			c.out.push(streamError(codes.InvalidArgument, "unknown stream message", &p4v1.StreamError{Details: &p4v1.StreamError_Other{Other: &p4v1.StreamOtherError{Other: req.GetOther()}}}), true)
 		}

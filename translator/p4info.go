@@ -3,6 +3,7 @@ package translator
 import (
 	"fmt"
 	"strings"
+	"sync"
 
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 )
@@ -189,6 +190,10 @@ type Pipeline struct {
 	// kinds maps every P4Info id to the kind of object it names, for
 	// messages ("id 0x... is an action, not a table").
 	kinds map[uint32]string
+
+	// digests indexes the P4Info digests, built on first use.
+	digestsOnce sync.Once
+	digests     map[uint32]*Digest
 }
 
 // TableByName returns the table with the given fully qualified name, or nil.
