@@ -141,7 +141,11 @@ func TestDigestEngine(t *testing.T) {
 	now := time.Unix(1000, 0)
 	e.now = func() time.Time { return now }
 	d := func(v byte) *p4v1.P4Data { return &p4v1.P4Data{Data: &p4v1.P4Data_Bitstring{Bitstring: []byte{v}}} }
-	got := func() []*p4v1.DigestList { mu.Lock(); defer mu.Unlock(); return append([]*p4v1.DigestList(nil), lists...) }
+	got := func() []*p4v1.DigestList {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]*p4v1.DigestList(nil), lists...)
+	}
 
 	e.add(8, d(1)) // not enabled: dropped
 	e.add(7, d(1))
