@@ -6,7 +6,8 @@ CLANG     ?= clang
 BIN       := bin
 FUZZTIME  ?= 10s
 # Fuzz targets CI runs briefly on their corpus: package:Target.
-FUZZ_TARGETS := ./translator:FuzzWrite ./translator:FuzzCompileP4Info \
+FUZZ_TARGETS := ./translator:FuzzWrite ./translator:FuzzCompileP4Info ./translator:FuzzPacketIO \
+	./server:FuzzWriteRequestCodec \
 	./tcbackend:FuzzDecodeMessage ./tcbackend:FuzzParseNlmsgerr \
 	./ebpfdp:FuzzExpandRange ./ebpfdp:FuzzKeyRoundTrip ./ebpfdp:FuzzDecodeSaved
 

@@ -26,6 +26,7 @@ func GRPCOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.ForceServerCodecV2(newCodec()),
 	}
 }
 
