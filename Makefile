@@ -51,8 +51,9 @@ test-p4tc: ## tcbackend against this machine's P4TC kernel (run as root; P4TC mu
 	P4TCD_P4TC_KERNEL=1 $(GO) test -count=1 -v -run 'P4TCKernel' ./tcbackend/
 
 .PHONY: bench
-bench: ## run the benchmarks and print their ratios
-	$(GO) test -run '^$$' -bench . -benchtime 2x ./...
+bench: build ## run every benchmark (privileged ones need root) and print one table of rates and ratios
+	@mkdir -p $(BIN)
+	$(GO) test -run '^$$' -bench . -count 1 -timeout 30m ./... 2>&1 | tee $(BIN)/bench.txt | $(GO) run ./cmd/p4tcd-bench
 
 .PHONY: generate
 generate: ## regenerate protobuf Go code (and BPF objects) that are committed

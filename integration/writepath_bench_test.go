@@ -113,38 +113,13 @@ func benchBatch(kind string) (ins, del []*p4v1.Update) {
 // would otherwise share these two cores with it.
 func BenchmarkPrivilegedWritePath(b *testing.B) {
 	testutil.Privileged(b)
-	ns := testutil.NewNetNS(b)
-	h, err := netlink.NewHandleAt(ns.Handle())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "wp0"}, PeerName: "wp1"}); err != nil {
-		b.Fatal(err)
-	}
-	h.Close()
-	bpffs := b.TempDir()
-	if err := unix.Mount("bpffs", bpffs, "bpf", 0, ""); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { unix.Unmount(bpffs, unix.MNT_DETACH) })
-
+	lab := newBenchLab(b)
 	for _, kind := range []string{"exact", "lpm", "ternary"} {
 		for _, inflight := range []int{1, 2} {
 			b.Run(fmt.Sprintf("%s/x%d", kind, inflight), func(b *testing.B) {
-				root := filepath.Join(bpffs, fmt.Sprintf("%s-%d", kind, inflight))
-				be, err := ebpfdp.New(ebpfdp.Options{DeviceID: 1, Ports: map[uint32]string{1: "wp0", 2: "wp1"},
-					PinRoot: root, NetNSPath: "/var/run/netns/" + ns.Name})
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.Cleanup(func() { be.Close() })
-				client := serve(b, be)
+				client, root := lab.switchFor(b, fmt.Sprintf("%s-%d", kind, inflight), 8192)
 				eid := &p4v1.Uint128{Low: 1}
 				ctx := context.Background()
-				if _, err := client.SetForwardingPipelineConfig(ctx, &p4v1.SetForwardingPipelineConfigRequest{DeviceId: 1, ElectionId: eid,
-					Action: p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, Config: l3routerConfig(b, 8192)}); err != nil {
-					b.Fatal(err)
-				}
 				// inflight disjoint key sets, so concurrent batches never
 				// collide.
 				type pair struct{ ins, del []byte }
@@ -188,6 +163,124 @@ func BenchmarkPrivilegedWritePath(b *testing.B) {
 			})
 		}
 	}
+}
+
+// benchLab is a namespace with a veth pair for the ports of benchmark
+// switches, and a bpffs for their pins.
+type benchLab struct {
+	ns    *testutil.NetNS
+	bpffs string
+}
+
+func newBenchLab(b *testing.B) *benchLab {
+	ns := testutil.NewNetNS(b)
+	h, err := netlink.NewHandleAt(ns.Handle())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer h.Close()
+	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "wp0"}, PeerName: "wp1"}); err != nil {
+		b.Fatal(err)
+	}
+	bpffs := b.TempDir()
+	if err := unix.Mount("bpffs", bpffs, "bpf", 0, ""); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { unix.Unmount(bpffs, unix.MNT_DETACH) })
+	return &benchLab{ns: ns, bpffs: bpffs}
+}
+
+// switchFor starts a p4tcd server on the eBPF datapath with l3router
+// (tables of size entries) committed, and returns a primary client and the
+// pin root.
+func (l *benchLab) switchFor(b *testing.B, name string, size int64) (benchClient, string) {
+	root := filepath.Join(l.bpffs, name)
+	be, err := ebpfdp.New(ebpfdp.Options{DeviceID: 1, Ports: map[uint32]string{1: "wp0", 2: "wp1"},
+		PinRoot: root, NetNSPath: "/var/run/netns/" + l.ns.Name})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { be.Close() })
+	client := serve(b, be)
+	if _, err := client.SetForwardingPipelineConfig(context.Background(), &p4v1.SetForwardingPipelineConfigRequest{DeviceId: 1, ElectionId: &p4v1.Uint128{Low: 1},
+		Action: p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, Config: l3routerConfig(b, size)}); err != nil {
+		b.Fatal(err)
+	}
+	return client, root
+}
+
+// BenchmarkPrivilegedReadPath measures a wildcard Read of 20,000 exact
+// entries through gRPC on loopback (the shadow store, streamed in chunks)
+// against a raw cilium/ebpf BatchLookup of the same map in the same run:
+// of-raw = entries/s read through p4tcd ÷ entries/s read from the map.
+func BenchmarkPrivilegedReadPath(b *testing.B) {
+	testutil.Privileged(b)
+	lab := newBenchLab(b)
+	client, root := lab.switchFor(b, "read", 32768)
+	ctx := context.Background()
+	const n = 20000
+	var ups []*p4v1.Update
+	for i := range n {
+		ups = append(ups, &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{
+			TableId: tblNexthop, Match: []*p4v1.FieldMatch{{FieldId: 1, FieldMatchType: &p4v1.FieldMatch_Exact_{Exact: &p4v1.FieldMatch_Exact{Value: []byte{byte(i >> 8), byte(i)}}}}},
+			Action: &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: &p4v1.Action{ActionId: actForward,
+				Params: []*p4v1.Action_Param{{ParamId: 1, Value: []byte{2, 0, 0, 0, 0, 1}}, {ParamId: 2, Value: []byte{2, 0, 0, 0, 0, 2}}, {ParamId: 3, Value: []byte{1}}}}}},
+		}}}})
+	}
+	if _, err := client.Write(ctx, &p4v1.WriteRequest{DeviceId: 1, ElectionId: &p4v1.Uint128{Low: 1}, Updates: ups}); err != nil {
+		b.Fatal(err)
+	}
+	pins, err := filepath.Glob(filepath.Join(root, "g*", "maps", fmt.Sprintf("p4tc_t%d", p4tcNexhop)))
+	if err != nil || len(pins) != 1 {
+		b.Fatalf("pinned nexthop map: %v %v", pins, err)
+	}
+	m, err := ebpf.LoadPinnedMap(pins[0], nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer m.Close()
+	raw := 0.0
+	keys := make([]byte, 4096*int(m.KeySize()))
+	vals := make([]byte, 4096*int(m.ValueSize()))
+	for range 5 {
+		t0 := time.Now()
+		var cursor ebpf.MapBatchCursor
+		got := 0
+		for {
+			k, err := m.BatchLookup(&cursor, rows(keys, int(m.KeySize())), rows(vals, int(m.ValueSize())), nil)
+			got += k
+			if err != nil {
+				break
+			}
+		}
+		if got != n {
+			b.Fatalf("raw BatchLookup read %d entries, want %d", got, n)
+		}
+		raw = max(raw, float64(n)/time.Since(t0).Seconds())
+	}
+
+	b.ResetTimer()
+	for range b.N {
+		rc, err := client.Read(ctx, &p4v1.ReadRequest{DeviceId: 1, Entities: []*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{TableId: tblNexthop}}}}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		got := 0
+		for {
+			r, err := rc.Recv()
+			if err != nil {
+				break
+			}
+			got += len(r.GetEntities())
+		}
+		if got != n {
+			b.Fatalf("read %d entries, want %d", got, n)
+		}
+	}
+	rate := float64(n*b.N) / b.Elapsed().Seconds()
+	b.ReportMetric(rate, "entries/s")
+	b.ReportMetric(raw, "raw-entries/s")
+	b.ReportMetric(rate/raw, "of-raw")
 }
 
 // shift moves a batch's keys to a disjoint range (worker w).

@@ -26,7 +26,16 @@ func newCodec() codec { return codec{fallback: encoding.GetCodecV2("proto")} }
 
 func (codec) Name() string { return "proto" }
 
-func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.fallback.Marshal(v) }
+// encodedMsg is a message the server encoded itself (a ReadResponse built
+// entity by entity); the codec sends it as it is.
+type encodedMsg []byte
+
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if b, ok := v.(encodedMsg); ok {
+		return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+	}
+	return c.fallback.Marshal(v)
+}
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	wr, ok := v.(*p4v1.WriteRequest)

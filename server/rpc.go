@@ -4,6 +4,7 @@ import (
 	"context"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -31,33 +32,42 @@ func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteRe
 // Read streams the entities the request selects (§13), in responses of at
 // most readChunkEntities entities or about readChunkBytes bytes: real
 // clients (p4runtime-shell's default 4 MiB channel) cannot take one giant
-// message.
+// message. Each entity is encoded once, straight into its response.
 func (s *Server) Read(req *p4v1.ReadRequest, stream p4v1.P4Runtime_ReadServer) error {
 	if err := s.checkDevice(req.GetDeviceId()); err != nil {
 		return err
 	}
 	sc := s.arb.readScope(req.GetRole())
-	resp := &p4v1.ReadResponse{}
-	size := 0
+	var (
+		chunk encodedMsg
+		count int
+	)
 	flush := func() error {
-		if len(resp.Entities) == 0 {
+		if count == 0 {
 			return nil
 		}
-		err := stream.Send(resp)
-		resp = &p4v1.ReadResponse{Entities: make([]*p4v1.Entity, 0, len(resp.Entities))}
-		size = 0
+		err := stream.SendMsg(chunk)
+		chunk, count = nil, 0
 		return err
 	}
+	mo := proto.MarshalOptions{}
 	errs, err := s.dev.Read(req.GetEntities(), sc, func(e *p4v1.Entity) error {
-		n := proto.Size(e)
-		if len(resp.Entities) > 0 && (len(resp.Entities) >= s.opts.readChunkEntities || size+n > s.opts.readChunkBytes) {
+		if count >= s.opts.readChunkEntities || len(chunk) >= s.opts.readChunkBytes {
 			if err := flush(); err != nil {
 				return err
 			}
 		}
-		resp.Entities = append(resp.Entities, e)
-		size += n + 4 // tag and length of the repeated field
-		return nil
+		if chunk == nil {
+			chunk = make(encodedMsg, 0, min(s.opts.readChunkBytes+4096, 64<<10))
+		}
+		// ReadResponse.entities is field 1: tag, length, then the entity.
+		n := mo.Size(e)
+		chunk = protowire.AppendTag(chunk, 1, protowire.BytesType)
+		chunk = protowire.AppendVarint(chunk, uint64(n))
+		var err error
+		chunk, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(chunk, e)
+		count++
+		return err
 	})
 	if err != nil {
 		return toStatus(err)
