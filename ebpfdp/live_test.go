@@ -88,7 +88,6 @@ func packetSocket(t *testing.T, ns *testutil.NetNS, ifname string) int {
 	return fd
 }
 
-
 // receive reads frames from fd for up to d and returns the IPv4 frames our
 // tests sent (IP id 0x1234).
 func receive(fd int, d time.Duration) [][]byte {
