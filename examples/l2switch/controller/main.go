@@ -1,17 +1,14 @@
 // Command controller is the control plane of examples/l2switch: a learning
-// switch over P4Runtime.
+// switch over P4Runtime. Run it against a p4tcd that runs l2switch:
 //
-//   - It enables the learn_t digest and, for every source MAC the datapath
-//     reports, installs smac (known) and dmac (forward to the port) entries,
-//     the dmac one with an idle timeout.
+//	controller --addr 127.0.0.1:9559 --ports 1,2,3 --pipeline examples/l2switch
 //
-//   - It floods the packets the datapath sends it (unknown destination) out
-//     of every other port with packet-outs.
-//
-//   - It deletes both entries of a MAC when the switch reports its dmac
-//     entry idle (IdleTimeoutNotification).
-//
-//     controller --addr 127.0.0.1:9559 --ports 1,2,3 --pipeline examples/l2switch
+// It enables the learn_t digest and, for every source MAC the datapath
+// reports, installs smac (known) and dmac (forward to the port) entries, the
+// dmac one with an idle timeout. It floods the packets the datapath sends it
+// (unknown destination) out of every other port with packet-outs. It deletes
+// both entries of a MAC when the switch reports its dmac entry idle
+// (IdleTimeoutNotification).
 package main
 
 import (
