@@ -91,3 +91,11 @@ func streamError(c codes.Code, msg string, e *p4v1.StreamError) *p4v1.StreamMess
 	e.Message = msg
 	return &p4v1.StreamMessageResponse{Update: &p4v1.StreamMessageResponse_Error{Error: e}}
 }
+
+// packetInTargets is where the PacketIn fan-out asks whom a PacketIn with
+// metadata md goes to: the primaries whose role configs accept it (see
+// arbiter.packetInTargets). The datapath's PacketIn reader pushes to their
+// send queues as droppable messages.
+func (s *Server) packetInTargets(md []*p4v1.PacketMetadata) []*controller {
+	return s.arb.packetInTargets(md)
+}
