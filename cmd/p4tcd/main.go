@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/p4tcd/p4tcd/server"
 	"github.com/p4tcd/p4tcd/tcbackend"
@@ -48,6 +49,7 @@ type config struct {
 	deviceIDZero       bool
 	missingElectionID0 bool
 	keepForwarding     bool
+	tls                server.TLSFiles
 }
 
 // portMap holds --port N=IFACE flags: P4 port number to interface name.
@@ -90,6 +92,9 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.deviceIDZero, "accept-device-id-zero", true, "also answer to device id 0 (BMv2, tutorials and PTF tests use it)")
 	fs.BoolVar(&cfg.missingElectionID0, "missing-election-id-as-zero", true, "treat a missing election id as (0,0) while no primary exists (PI behaviour; PTF tests rely on it)")
 	fs.BoolVar(&cfg.keepForwarding, "keep-forwarding", false, "on exit, leave the datapath attached so forwarding continues")
+	fs.StringVar(&cfg.tls.Cert, "tls-cert", "", "PEM certificate chain for TLS on the gRPC listener (needs --tls-key)")
+	fs.StringVar(&cfg.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.tls.CA, "tls-ca", "", "PEM CA certificates: clients must present a certificate they signed (mutual TLS; needs --tls-cert)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -98,6 +103,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	}
 	if cfg.deviceID == 0 {
 		return nil, errors.New("--device-id must be non-zero (P4Runtime v1.5 §5.2)")
+	}
+	switch t := cfg.tls; {
+	case t.Cert != "" && t.Key == "":
+		return nil, errors.New("--tls-cert needs --tls-key")
+	case t.Key != "" && t.Cert == "":
+		return nil, errors.New("--tls-key needs --tls-cert")
+	case t.CA != "" && t.Cert == "":
+		return nil, errors.New("--tls-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
 	}
 	return cfg, nil
 }
@@ -185,9 +198,25 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer backend.Close()
 
+	gopts := server.GRPCOptions()
+	if cfg.tls.Cert != "" {
+		tc, err := cfg.tls.Config()
+		if err != nil {
+			return err
+		}
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tc)))
+	}
 	lis, err := net.Listen("tcp", cfg.grpcAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	switch {
+	case cfg.tls.CA != "":
+		log.Info("gRPC with mutual TLS: clients need a certificate the CA signed", "ca", cfg.tls.CA)
+	case cfg.tls.Cert != "":
+		log.Info("gRPC with TLS; clients are not authenticated (add --tls-ca for mutual TLS)")
+	case !isLoopback(lis.Addr()):
+		log.Warn("gRPC listens beyond loopback without TLS: anyone who reaches the port can program the switch (use --tls-cert, --tls-key and --tls-ca)", "addr", lis.Addr().String())
 	}
 	dev := translator.NewDevice(backend)
 	srv := server.New(cfg.deviceID, dev,
@@ -195,7 +224,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		server.WithDeviceIDZero(cfg.deviceIDZero),
 		server.WithMissingElectionIDAsZero(cfg.missingElectionID0),
 	)
-	g := grpc.NewServer(server.GRPCOptions()...)
+	g := grpc.NewServer(gopts...)
 	srv.Register(g)
 
 	errc := make(chan error, 1)
@@ -217,4 +246,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		g.Stop()
 	}
 	return nil
+}
+
+// isLoopback reports whether a listener's address is a loopback address
+// (an unspecified address such as 0.0.0.0 listens on every interface).
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
 }
