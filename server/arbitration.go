@@ -3,8 +3,10 @@ package server
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/genproto/googleapis/rpc/code"
@@ -57,6 +59,9 @@ type roleState struct {
 	// form (nil: full access).
 	config *anypb.Any
 	parsed *p4tcdv1.RoleConfig
+	// lostAt is when the role last lost its primary; zero while it has
+	// one or never had one.
+	lostAt time.Time
 }
 
 // arbiter chooses the primary controller per role of the one device p4tcd
@@ -64,14 +69,16 @@ type roleState struct {
 type arbiter struct {
 	maxControllers int
 	deviceID       uint64
+	log            *slog.Logger
+	m              *metrics
 
 	// mu guards roles and every roleState and controller in it.
 	mu    sync.Mutex
 	roles map[string]*roleState
 }
 
-func newArbiter(deviceID uint64, maxControllers int) *arbiter {
-	return &arbiter{deviceID: deviceID, maxControllers: maxControllers, roles: map[string]*roleState{}}
+func newArbiter(deviceID uint64, maxControllers int, log *slog.Logger, m *metrics) *arbiter {
+	return &arbiter{deviceID: deviceID, maxControllers: maxControllers, log: log, m: m, roles: map[string]*roleState{}}
 }
 
 // roleLocked returns the state of a role, creating it.
@@ -204,6 +211,9 @@ func (a *arbiter) arbitrate(c *controller, upd *p4v1.MasterArbitrationUpdate, fi
 	wasPrimary := rs.primary == c
 	if hasID && (!rs.everPrimary || !id.less(rs.past)) {
 		// Becomes or stays primary; its role config becomes the role's.
+		if !wasPrimary {
+			a.electedLocked(rs, c, id)
+		}
 		rs.primary = c
 		rs.past = id
 		rs.everPrimary = true
@@ -214,6 +224,7 @@ func (a *arbiter) arbitrate(c *controller, upd *p4v1.MasterArbitrationUpdate, fi
 	if wasPrimary {
 		// The primary downgraded itself: nobody is primary now.
 		rs.primary = nil
+		a.lostLocked(rs, "downgraded")
 		a.notifyAllLocked(rs)
 		return nil
 	}
@@ -236,8 +247,34 @@ func (a *arbiter) leave(c *controller) {
 	delete(rs.controllers, c)
 	if rs.primary == c {
 		rs.primary = nil
+		a.lostLocked(rs, "left")
 		a.notifyAllLocked(rs)
 	}
+}
+
+// electedLocked logs and counts c becoming the primary of rs (which still
+// holds the previous primary, if any); a role that was without a primary
+// reports how long (the failover time when its primary had left).
+func (a *arbiter) electedLocked(rs *roleState, c *controller, id electionID) {
+	var vacant time.Duration
+	attrs := []any{"role", rs.name, "election_id", id.String()}
+	switch {
+	case rs.primary != nil:
+		attrs = append(attrs, "replaces", rs.primary.id.String())
+	case !rs.lostAt.IsZero():
+		vacant = time.Since(rs.lostAt)
+		attrs = append(attrs, "without_primary_for", vacant)
+	}
+	rs.lostAt = time.Time{}
+	a.log.Info("primary elected", attrs...)
+	a.m.arbitrationChange(eventElected, vacant)
+}
+
+// lostLocked logs and counts rs losing its primary.
+func (a *arbiter) lostLocked(rs *roleState, why string) {
+	rs.lostAt = time.Now()
+	a.log.Info("primary lost", "role", rs.name, "reason", why, "election_id_past", rs.past.String())
+	a.m.arbitrationChange(eventLost, 0)
 }
 
 // notifyAllLocked sends every controller of the role its arbitration status,

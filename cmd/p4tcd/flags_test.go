@@ -62,3 +62,25 @@ func TestIsLoopback(t *testing.T) {
 		}
 	}
 }
+
+func TestMetricsListenAddr(t *testing.T) {
+	tests := []struct {
+		in, want string
+		wantErr  bool
+	}{
+		{in: "", want: ""},
+		{in: "9100", want: "127.0.0.1:9100"},
+		{in: ":9100", want: "127.0.0.1:9100"},
+		{in: "127.0.0.1:9100", want: "127.0.0.1:9100"},
+		{in: "[::1]:9100", want: "[::1]:9100"},
+		{in: "0.0.0.0:9100", want: "0.0.0.0:9100"},
+		{in: "localhost", wantErr: true},
+		{in: "99999", wantErr: true},
+	}
+	for _, tc := range tests {
+		got, err := metricsListenAddr(tc.in)
+		if (err != nil) != tc.wantErr || got != tc.want {
+			t.Errorf("metricsListenAddr(%q) = %q, %v; want %q (error: %v)", tc.in, got, err, tc.want, tc.wantErr)
+		}
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -21,6 +22,9 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 
@@ -50,6 +54,7 @@ type config struct {
 	missingElectionID0 bool
 	keepForwarding     bool
 	tls                server.TLSFiles
+	metricsAddr        string
 }
 
 // portMap holds --port N=IFACE flags: P4 port number to interface name.
@@ -95,6 +100,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.tls.Cert, "tls-cert", "", "PEM certificate chain for TLS on the gRPC listener (needs --tls-key)")
 	fs.StringVar(&cfg.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.tls.CA, "tls-ca", "", "PEM CA certificates: clients must present a certificate they signed (mutual TLS; needs --tls-cert)")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics; off when empty; a port alone (9100 or :9100) means loopback")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -112,6 +118,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	case t.CA != "" && t.Cert == "":
 		return nil, errors.New("--tls-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
 	}
+	addr, err := metricsListenAddr(cfg.metricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	cfg.metricsAddr = addr
 	return cfg, nil
 }
 
@@ -219,11 +230,23 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		log.Warn("gRPC listens beyond loopback without TLS: anyone who reaches the port can program the switch (use --tls-cert, --tls-key and --tls-ca)", "addr", lis.Addr().String())
 	}
 	dev := translator.NewDevice(backend)
-	srv := server.New(cfg.deviceID, dev,
+	sopts := []server.Option{
 		server.WithLogger(log),
 		server.WithDeviceIDZero(cfg.deviceIDZero),
 		server.WithMissingElectionIDAsZero(cfg.missingElectionID0),
-	)
+	}
+	if cfg.metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewBuildInfoCollector())
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, reg, log)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		defer stopMetrics()
+		sopts = append(sopts, server.WithMetrics(reg))
+	}
+	srv := server.New(cfg.deviceID, dev, sopts...)
 	g := grpc.NewServer(gopts...)
 	srv.Register(g)
 
@@ -253,4 +276,47 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 func isLoopback(a net.Addr) bool {
 	ta, ok := a.(*net.TCPAddr)
 	return ok && ta.IP.IsLoopback()
+}
+
+// metricsListenAddr completes a --metrics-addr: a port alone ("9100" or
+// ":9100") listens on loopback only; to listen beyond it, name the address
+// ("0.0.0.0:9100").
+func metricsListenAddr(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if _, err := strconv.ParseUint(s, 10, 16); err == nil {
+		s = ":" + s
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", err
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// serveMetrics serves reg at http://addr/metrics until the returned stop
+// is called.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	log.Info("metrics served", "url", "http://"+lis.Addr().String()+"/metrics")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+	}, nil
 }
