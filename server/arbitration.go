@@ -212,7 +212,7 @@ func (a *arbiter) arbitrate(c *controller, upd *p4v1.MasterArbitrationUpdate, fi
 	if hasID && (!rs.everPrimary || !id.less(rs.past)) {
 		// Becomes or stays primary; its role config becomes the role's.
 		if !wasPrimary {
-			a.electedLocked(rs, c, id)
+			a.electedLocked(rs, id)
 		}
 		rs.primary = c
 		rs.past = id
@@ -252,10 +252,10 @@ func (a *arbiter) leave(c *controller) {
 	}
 }
 
-// electedLocked logs and counts c becoming the primary of rs (which still
-// holds the previous primary, if any); a role that was without a primary
-// reports how long (the failover time when its primary had left).
-func (a *arbiter) electedLocked(rs *roleState, c *controller, id electionID) {
+// electedLocked logs and counts a new primary of rs, with election id id
+// (rs still holds the previous primary, if any); a role that was without a
+// primary reports how long (the failover time when its primary had left).
+func (a *arbiter) electedLocked(rs *roleState, id electionID) {
 	var vacant time.Duration
 	attrs := []any{"role", rs.name, "election_id", id.String()}
 	switch {
@@ -388,10 +388,10 @@ func (a *arbiter) isPrimary(c *controller) bool {
 
 // packetInTargets returns the controllers a PacketIn with metadata md goes
 // to: the primary of every role whose config lets it receive PacketIns
-// (P4Runtime "Packet I/O": only primaries receive them). A role without a config
-// receives every PacketIn; one with a config only if receives_packet_ins is
-// set and, when it has a packet_in_filter, md carries that metadata id with
-// that value (compared in canonical form).
+// (P4Runtime "Packet I/O": only primaries receive them). A role without a
+// config receives every PacketIn; one with a config only if
+// receives_packet_ins is set and, when it has a packet_in_filter, md
+// carries that metadata id with that value (compared in canonical form).
 func (a *arbiter) packetInTargets(md []*p4v1.PacketMetadata) []*controller {
 	a.mu.Lock()
 	defer a.mu.Unlock()
