@@ -7,7 +7,8 @@ BIN       := bin
 FUZZTIME  ?= 10s
 # Fuzz targets CI runs briefly on their corpus: package:Target.
 FUZZ_TARGETS := ./translator:FuzzWrite ./translator:FuzzCompileP4Info ./translator:FuzzPacketIO \
-	./server:FuzzWriteRequestCodec \
+	./translator:FuzzCompileConfig ./translator:FuzzIntrospection \
+	./server:FuzzWriteRequest ./server:FuzzReadRequest ./server:FuzzWriteRequestCodec \
 	./tcbackend:FuzzDecodeMessage ./tcbackend:FuzzParseNlmsgerr \
 	./ebpfdp:FuzzExpandRange ./ebpfdp:FuzzKeyRoundTrip ./ebpfdp:FuzzDecodeSaved
 

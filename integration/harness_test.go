@@ -16,6 +16,7 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
 
@@ -132,7 +133,13 @@ func (d *daemon) stop(sig syscall.Signal) error {
 // dial connects a gRPC client to the daemon.
 func (d *daemon) dial(t testing.TB) p4v1.P4RuntimeClient {
 	t.Helper()
-	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	return d.dialWith(t, insecure.NewCredentials())
+}
+
+// dialWith connects a gRPC client to the daemon with transport credentials.
+func (d *daemon) dialWith(t testing.TB, creds credentials.TransportCredentials) p4v1.P4RuntimeClient {
+	t.Helper()
+	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}

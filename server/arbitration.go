@@ -1,8 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
+	"slices"
 	"sync"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/genproto/googleapis/rpc/code"
@@ -55,6 +59,9 @@ type roleState struct {
 	// form (nil: full access).
 	config *anypb.Any
 	parsed *p4tcdv1.RoleConfig
+	// lostAt is when the role last lost its primary; zero while it has
+	// one or never had one.
+	lostAt time.Time
 }
 
 // arbiter chooses the primary controller per role of the one device p4tcd
@@ -62,14 +69,16 @@ type roleState struct {
 type arbiter struct {
 	maxControllers int
 	deviceID       uint64
+	log            *slog.Logger
+	m              *metrics
 
 	// mu guards roles and every roleState and controller in it.
 	mu    sync.Mutex
 	roles map[string]*roleState
 }
 
-func newArbiter(deviceID uint64, maxControllers int) *arbiter {
-	return &arbiter{deviceID: deviceID, maxControllers: maxControllers, roles: map[string]*roleState{}}
+func newArbiter(deviceID uint64, maxControllers int, log *slog.Logger, m *metrics) *arbiter {
+	return &arbiter{deviceID: deviceID, maxControllers: maxControllers, log: log, m: m, roles: map[string]*roleState{}}
 }
 
 // roleLocked returns the state of a role, creating it.
@@ -83,17 +92,76 @@ func (a *arbiter) roleLocked(name string) *roleState {
 }
 
 // parseRoleConfig checks role.config against the scheme p4tcd accepts: an
-// Any holding a p4tcd.v1.RoleConfig, or nothing (full access).
+// Any holding a p4tcd.v1.RoleConfig, or nothing (full access). It checks
+// the config on its own, as Stratum does: the default role has none, and a
+// packet_in_filter needs receives_packet_ins, a metadata id and a value,
+// which it returns in canonical form. Conflicts with other roles are
+// checked by checkExclusiveLocked.
 func parseRoleConfig(role *p4v1.Role) (*p4tcdv1.RoleConfig, error) {
 	cfg := role.GetConfig()
 	if cfg == nil {
 		return nil, nil
 	}
+	if role.GetName() == "" {
+		return nil, status.Errorf(codes.InvalidArgument, "the default role has full access and cannot have a role config: name the role")
+	}
 	var rc p4tcdv1.RoleConfig
 	if err := cfg.UnmarshalTo(&rc); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "role %q: role.config must be a p4tcd.v1.RoleConfig, got %q", role.GetName(), cfg.GetTypeUrl())
 	}
+	if f := rc.GetPacketInFilter(); f != nil {
+		switch {
+		case !rc.GetReceivesPacketIns():
+			return nil, status.Errorf(codes.InvalidArgument, "role %q: role config has a packet_in_filter but receives_packet_ins is false", role.GetName())
+		case f.GetMetadataId() == 0:
+			return nil, status.Errorf(codes.InvalidArgument, "role %q: packet_in_filter has no metadata_id", role.GetName())
+		case len(f.GetValue()) == 0:
+			return nil, status.Errorf(codes.InvalidArgument, "role %q: packet_in_filter has an empty value", role.GetName())
+		}
+		f.Value = canonicalBytes(f.GetValue())
+	}
 	return &rc, nil
+}
+
+// canonicalBytes strips the leading zero bytes of a P4Runtime bytestring,
+// keeping at least one (P4Runtime §8.3 "Bytestrings").
+func canonicalBytes(b []byte) []byte {
+	for len(b) > 1 && b[0] == 0 {
+		b = b[1:]
+	}
+	return b
+}
+
+// checkExclusiveLocked refuses a role config that claims what another role
+// holds (Stratum's P4RoleConfig rules): rc's exclusive ids may appear in no
+// other role's config, and its shared ids in no other role's exclusive
+// list. The other roles' configs are the ones their primaries set last;
+// they stay in force after those controllers leave, as the spec has the
+// server remember role.config per role.
+func (a *arbiter) checkExclusiveLocked(role string, rc *p4tcdv1.RoleConfig) error {
+	if rc == nil {
+		return nil
+	}
+	for _, other := range a.roles {
+		if other.name == role || other.parsed == nil {
+			continue
+		}
+		theirs := other.parsed
+		for _, id := range rc.GetExclusiveP4Ids() {
+			if slices.Contains(theirs.GetExclusiveP4Ids(), id) {
+				return status.Errorf(codes.InvalidArgument, "role %q: P4 id %#x is exclusive to role %q", role, id, other.name)
+			}
+			if slices.Contains(theirs.GetSharedP4Ids(), id) {
+				return status.Errorf(codes.InvalidArgument, "role %q: P4 id %#x cannot be exclusive: role %q shares it", role, id, other.name)
+			}
+		}
+		for _, id := range rc.GetSharedP4Ids() {
+			if slices.Contains(theirs.GetExclusiveP4Ids(), id) {
+				return status.Errorf(codes.InvalidArgument, "role %q: P4 id %#x cannot be shared: it is exclusive to role %q", role, id, other.name)
+			}
+		}
+	}
+	return nil
 }
 
 // arbitrate handles one MasterArbitrationUpdate from c (first is true for a
@@ -113,6 +181,9 @@ func (a *arbiter) arbitrate(c *controller, upd *p4v1.MasterArbitrationUpdate, fi
 	defer a.mu.Unlock()
 	if !first && roleName != c.role {
 		return status.Errorf(codes.FailedPrecondition, "stream is for role %q, not %q: open a new stream to change role", c.role, roleName)
+	}
+	if err := a.checkExclusiveLocked(roleName, rc); err != nil {
+		return err
 	}
 	rs := a.roleLocked(roleName)
 	id, hasID := idOf(upd.GetElectionId()), upd.GetElectionId() != nil
@@ -140,6 +211,9 @@ func (a *arbiter) arbitrate(c *controller, upd *p4v1.MasterArbitrationUpdate, fi
 	wasPrimary := rs.primary == c
 	if hasID && (!rs.everPrimary || !id.less(rs.past)) {
 		// Becomes or stays primary; its role config becomes the role's.
+		if !wasPrimary {
+			a.electedLocked(rs, id)
+		}
 		rs.primary = c
 		rs.past = id
 		rs.everPrimary = true
@@ -150,6 +224,7 @@ func (a *arbiter) arbitrate(c *controller, upd *p4v1.MasterArbitrationUpdate, fi
 	if wasPrimary {
 		// The primary downgraded itself: nobody is primary now.
 		rs.primary = nil
+		a.lostLocked(rs, "downgraded")
 		a.notifyAllLocked(rs)
 		return nil
 	}
@@ -172,8 +247,34 @@ func (a *arbiter) leave(c *controller) {
 	delete(rs.controllers, c)
 	if rs.primary == c {
 		rs.primary = nil
+		a.lostLocked(rs, "left")
 		a.notifyAllLocked(rs)
 	}
+}
+
+// electedLocked logs and counts a new primary of rs, with election id id
+// (rs still holds the previous primary, if any); a role that was without a
+// primary reports how long (the failover time when its primary had left).
+func (a *arbiter) electedLocked(rs *roleState, id electionID) {
+	var vacant time.Duration
+	attrs := []any{"role", rs.name, "election_id", id.String()}
+	switch {
+	case rs.primary != nil:
+		attrs = append(attrs, "replaces", rs.primary.id.String())
+	case !rs.lostAt.IsZero():
+		vacant = time.Since(rs.lostAt)
+		attrs = append(attrs, "without_primary_for", vacant)
+	}
+	rs.lostAt = time.Time{}
+	a.log.Info("primary elected", attrs...)
+	a.m.arbitrationChange(eventElected, vacant)
+}
+
+// lostLocked logs and counts rs losing its primary.
+func (a *arbiter) lostLocked(rs *roleState, why string) {
+	rs.lostAt = time.Now()
+	a.log.Info("primary lost", "role", rs.name, "reason", why, "election_id_past", rs.past.String())
+	a.m.arbitrationChange(eventLost, 0)
 }
 
 // notifyAllLocked sends every controller of the role its arbitration status,
@@ -258,11 +359,13 @@ func (a *arbiter) readScope(role string) *translator.Scope {
 	return &translator.Scope{Role: role}
 }
 
-// scopeOf turns a role config into the translator's scope: the ids it lists
-// are all the role may write (Stratum's P4RoleConfig semantics).
+// scopeOf turns a role config into the translator's scope: without a
+// config the role has full access; with one, the ids it lists are all the
+// role may write and read (Stratum's P4RoleConfig semantics: a config that
+// lists nothing allows nothing).
 func scopeOf(role string, rc *p4tcdv1.RoleConfig) *translator.Scope {
 	sc := &translator.Scope{Role: role}
-	if rc == nil || (len(rc.GetExclusiveP4Ids()) == 0 && len(rc.GetSharedP4Ids()) == 0) {
+	if rc == nil {
 		return sc
 	}
 	sc.Writable = map[uint32]bool{}
@@ -281,4 +384,42 @@ func (a *arbiter) isPrimary(c *controller) bool {
 	defer a.mu.Unlock()
 	rs := a.roles[c.role]
 	return rs != nil && rs.primary == c
+}
+
+// packetInTargets returns the controllers a PacketIn with metadata md goes
+// to: the primary of every role whose config lets it receive PacketIns
+// (P4Runtime "Packet I/O": only primaries receive them). A role without a
+// config receives every PacketIn; one with a config only if
+// receives_packet_ins is set and, when it has a packet_in_filter, md
+// carries that metadata id with that value (compared in canonical form).
+func (a *arbiter) packetInTargets(md []*p4v1.PacketMetadata) []*controller {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []*controller
+	for _, rs := range a.roles {
+		if rs.primary != nil && receivesPacketIn(rs.parsed, md) {
+			out = append(out, rs.primary)
+		}
+	}
+	return out
+}
+
+// receivesPacketIn applies a role config to a PacketIn's metadata.
+func receivesPacketIn(rc *p4tcdv1.RoleConfig, md []*p4v1.PacketMetadata) bool {
+	if rc == nil {
+		return true
+	}
+	if !rc.GetReceivesPacketIns() {
+		return false
+	}
+	f := rc.GetPacketInFilter()
+	if f == nil {
+		return true
+	}
+	for _, m := range md {
+		if m.GetMetadataId() == f.GetMetadataId() && bytes.Equal(canonicalBytes(m.GetValue()), f.GetValue()) {
+			return true
+		}
+	}
+	return false
 }

@@ -9,6 +9,7 @@ import (
 
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/proto"
@@ -47,11 +48,12 @@ func benchRequests(e *testEnv, kind string) (ins, del *p4v1.WriteRequest) {
 // loopback TCP → server → translator → shadow store (control-plane-only
 // backend), 1,000-entry batches, INSERT then DELETE. ratio_to_device
 // compares it with the same batches handed straight to the Device in the
-// same run: the share gRPC and protobuf decoding take.
+// same run: the share gRPC and protobuf decoding take. Metrics are on, as
+// with --metrics-addr.
 func BenchmarkWritePath(b *testing.B) {
 	for _, kind := range []string{"exact", "lpm", "ternary"} {
 		b.Run(kind, func(b *testing.B) {
-			e := newTestEnv(b)
+			e := newTestEnv(b, WithMetrics(prometheus.NewRegistry()))
 			for _, t := range e.info.Tables {
 				t.Size = 0
 			}

@@ -14,12 +14,9 @@ func (s *Server) notify(n translator.Notification) {
 	switch {
 	case n.PacketIn != nil:
 		msg := &p4v1.StreamMessageResponse{Update: &p4v1.StreamMessageResponse_Packet{Packet: n.PacketIn}}
-		for _, c := range s.arb.primaries(func(rs *roleState) bool {
-			// The default role and roles without a config get packet-ins;
-			// a role config says for its role (Stratum's P4RoleConfig).
-			return rs.parsed == nil || rs.parsed.GetReceivesPacketIns()
-		}) {
-			c.out.push(msg, true) // droppable: packet I/O may be lost under load
+		for _, c := range s.packetInTargets(n.PacketIn.GetMetadata()) {
+			// Droppable: packet I/O may be lost under load.
+			s.m.packetIn(c.out.push(msg, true))
 		}
 	case n.Digest != nil:
 		s.digests.add(n.DigestID, n.Digest)
@@ -34,6 +31,7 @@ func (s *Server) sendDigestList(l *p4v1.DigestList) {
 		return scopeOf(rs.name, rs.parsed).Writable == nil || scopeOf(rs.name, rs.parsed).Writable[l.GetDigestId()]
 	}) {
 		c.out.push(msg, true)
+		s.m.digestList()
 	}
 }
 
@@ -42,6 +40,7 @@ func (s *Server) sendDigestList(l *p4v1.DigestList) {
 func (s *Server) packetOut(c *controller, po *p4v1.PacketOut) {
 	errDetail := &p4v1.StreamError{Details: &p4v1.StreamError_PacketOut{PacketOut: &p4v1.PacketOutError{PacketOut: po}}}
 	if !s.arb.isPrimary(c) {
+		s.m.packetOut("not_primary")
 		c.out.push(streamError(codes.PermissionDenied, "only the primary controller may send packets", errDetail), true)
 		return
 	}
@@ -50,8 +49,11 @@ func (s *Server) packetOut(c *controller, po *p4v1.PacketOut) {
 		if errors.Is(err, translator.ErrPrecondition) {
 			code = codes.FailedPrecondition
 		}
+		s.m.packetOut(code.String())
 		c.out.push(streamError(code, err.Error(), errDetail), true)
+		return
 	}
+	s.m.packetOut("sent")
 }
 
 // primaries returns the primary controller of every role keep accepts.

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -11,7 +12,24 @@ import (
 // Write applies a batch of updates (§12). The checks before any update, in
 // the spec's order: device (NOT_FOUND), role and primary (NOT_FOUND,
 // PERMISSION_DENIED), pipeline (FAILED_PRECONDITION).
-func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
+func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
+	start := time.Now()
+	errs, err := s.write(req)
+	if err == nil && errs != nil {
+		err = batchStatus(errs, "updates")
+	}
+	d := time.Since(start)
+	s.m.write(req, errs, err, d)
+	s.logRPC(ctx, "Write", req.GetDeviceId(), req.GetRole(), "updates", len(req.GetUpdates()), err, d)
+	if err != nil {
+		return nil, err
+	}
+	return &p4v1.WriteResponse{}, nil
+}
+
+// write runs a Write: the per-update results (nil: all succeeded) or the
+// status that refused the whole batch.
+func (s *Server) write(req *p4v1.WriteRequest) ([]error, error) {
 	if err := s.checkDevice(req.GetDeviceId()); err != nil {
 		return nil, err
 	}
@@ -23,10 +41,7 @@ func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteRe
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	if errs != nil {
-		return nil, batchStatus(errs, "updates")
-	}
-	return &p4v1.WriteResponse{}, nil
+	return errs, nil
 }
 
 // Read streams the entities the request selects (§13), in responses of at
@@ -34,8 +49,18 @@ func (s *Server) Write(_ context.Context, req *p4v1.WriteRequest) (*p4v1.WriteRe
 // clients (p4runtime-shell's default 4 MiB channel) cannot take one giant
 // message. Each entity is encoded once, straight into its response.
 func (s *Server) Read(req *p4v1.ReadRequest, stream p4v1.P4Runtime_ReadServer) error {
+	start := time.Now()
+	n, err := s.read(req, stream)
+	d := time.Since(start)
+	s.m.read(n, err, d)
+	s.logRPC(stream.Context(), "Read", req.GetDeviceId(), req.GetRole(), "entities", len(req.GetEntities()), err, d)
+	return err
+}
+
+// read serves a Read and returns how many entities it sent.
+func (s *Server) read(req *p4v1.ReadRequest, stream p4v1.P4Runtime_ReadServer) (sent int, err error) {
 	if err := s.checkDevice(req.GetDeviceId()); err != nil {
-		return err
+		return 0, err
 	}
 	sc := s.arb.readScope(req.GetRole())
 	var (
@@ -46,6 +71,7 @@ func (s *Server) Read(req *p4v1.ReadRequest, stream p4v1.P4Runtime_ReadServer) e
 		if count == 0 {
 			return nil
 		}
+		sent += count
 		err := stream.SendMsg(chunk)
 		chunk, count = nil, 0
 		return err
@@ -70,13 +96,13 @@ func (s *Server) Read(req *p4v1.ReadRequest, stream p4v1.P4Runtime_ReadServer) e
 		return err
 	})
 	if err != nil {
-		return toStatus(err)
+		return sent, toStatus(err)
 	}
 	if err := flush(); err != nil {
-		return toStatus(err)
+		return sent, toStatus(err)
 	}
 	if errs != nil {
-		return batchStatus(errs, "read requests")
+		return sent, batchStatus(errs, "read requests")
 	}
-	return nil
+	return sent, nil
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"log/slog"
 	"math"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -38,6 +40,7 @@ type Server struct {
 	dev      *translator.Device
 	arb      *arbiter
 	digests  *digestEngine
+	m        *metrics // nil without WithMetrics
 	opts     options
 }
 
@@ -50,6 +53,7 @@ type options struct {
 	readChunkBytes      int
 	streamQueue         int
 	digestConfig        func(uint32) *p4v1.DigestEntry_Config
+	registry            prometheus.Registerer
 }
 
 // Option configures a Server.
@@ -79,6 +83,12 @@ func WithReadChunk(entities, bytes int) Option {
 	return func(o *options) { o.readChunkEntities, o.readChunkBytes = entities, bytes }
 }
 
+// WithMetrics registers the server's Prometheus metrics on reg (default:
+// none are kept). Each Server needs a registry of its own: New panics if
+// reg already holds p4tcd's metrics. The metric names and which of them
+// are fed are listed in the README ("Operating p4tcd").
+func WithMetrics(reg prometheus.Registerer) Option { return func(o *options) { o.registry = reg } }
+
 // New returns a Server for device deviceID backed by dev.
 func New(deviceID uint64, dev *translator.Device, opts ...Option) *Server {
 	o := options{
@@ -88,7 +98,8 @@ func New(deviceID uint64, dev *translator.Device, opts ...Option) *Server {
 	for _, f := range opts {
 		f(&o)
 	}
-	s := &Server{deviceID: deviceID, dev: dev, arb: newArbiter(deviceID, o.maxControllers), opts: o}
+	m := newMetrics(o.registry, dev)
+	s := &Server{deviceID: deviceID, dev: dev, arb: newArbiter(deviceID, o.maxControllers, o.log, m), m: m, opts: o}
 	s.digests = newDigestEngine(s.digestConfig, s.sendDigestList)
 	dev.Subscribe(s.notify)
 	return s
@@ -122,37 +133,59 @@ func (s *Server) checkDevice(id uint64) error {
 }
 
 // Capabilities answers the P4Runtime version (§16).
-func (s *Server) Capabilities(_ context.Context, req *p4v1.CapabilitiesRequest) (*p4v1.CapabilitiesResponse, error) {
+func (s *Server) Capabilities(ctx context.Context, req *p4v1.CapabilitiesRequest) (*p4v1.CapabilitiesResponse, error) {
+	start := time.Now()
+	var err error
 	if id := req.GetDeviceId(); id != 0 {
-		if err := s.checkDevice(id); err != nil {
-			return nil, err
-		}
+		err = s.checkDevice(id)
+	}
+	s.logRPC(ctx, "Capabilities", req.GetDeviceId(), "", "", 0, err, time.Since(start))
+	if err != nil {
+		return nil, err
 	}
 	return &p4v1.CapabilitiesResponse{P4RuntimeApiVersion: APIVersion}, nil
 }
 
 // SetForwardingPipelineConfig installs a pipeline (§15).
-func (s *Server) SetForwardingPipelineConfig(_ context.Context, req *p4v1.SetForwardingPipelineConfigRequest) (*p4v1.SetForwardingPipelineConfigResponse, error) {
-	if err := s.checkDevice(req.GetDeviceId()); err != nil {
-		return nil, err
-	}
-	_, rc, err := s.arb.authorize(req.GetRole(), req.GetElectionId(), s.opts.missingElectionZero)
+func (s *Server) SetForwardingPipelineConfig(ctx context.Context, req *p4v1.SetForwardingPipelineConfigRequest) (*p4v1.SetForwardingPipelineConfigResponse, error) {
+	start := time.Now()
+	err := s.setPipeline(req)
+	s.logRPC(ctx, "SetForwardingPipelineConfig", req.GetDeviceId(), req.GetRole(), "", 0, err, time.Since(start))
 	if err != nil {
 		return nil, err
 	}
-	if rc != nil && !rc.GetCanPushPipeline() {
-		return nil, status.Errorf(codes.PermissionDenied, "role %q may not push pipelines (its role config has can_push_pipeline false)", req.GetRole())
-	}
-	if err := s.dev.SetPipeline(req.GetAction(), req.GetConfig()); err != nil {
-		s.opts.log.Warn("set pipeline failed", "action", req.GetAction(), "err", err)
-		return nil, toStatus(err)
-	}
-	s.opts.log.Info("pipeline set", "action", req.GetAction(), "cookie", req.GetConfig().GetCookie().GetCookie())
+	s.m.pipelineChanged(req.GetAction())
 	return &p4v1.SetForwardingPipelineConfigResponse{}, nil
 }
 
+func (s *Server) setPipeline(req *p4v1.SetForwardingPipelineConfigRequest) error {
+	if err := s.checkDevice(req.GetDeviceId()); err != nil {
+		return err
+	}
+	_, rc, err := s.arb.authorize(req.GetRole(), req.GetElectionId(), s.opts.missingElectionZero)
+	if err != nil {
+		return err
+	}
+	if rc != nil && !rc.GetCanPushPipeline() {
+		return status.Errorf(codes.PermissionDenied, "role %q may not push pipelines (its role config has can_push_pipeline false)", req.GetRole())
+	}
+	if err := s.dev.SetPipeline(req.GetAction(), req.GetConfig()); err != nil {
+		s.opts.log.Warn("set pipeline failed", "action", req.GetAction(), "err", err)
+		return toStatus(err)
+	}
+	s.opts.log.Info("pipeline set", "action", req.GetAction(), "cookie", req.GetConfig().GetCookie().GetCookie())
+	return nil
+}
+
 // GetForwardingPipelineConfig returns the pipeline as it was set (§15.2).
-func (s *Server) GetForwardingPipelineConfig(_ context.Context, req *p4v1.GetForwardingPipelineConfigRequest) (*p4v1.GetForwardingPipelineConfigResponse, error) {
+func (s *Server) GetForwardingPipelineConfig(ctx context.Context, req *p4v1.GetForwardingPipelineConfigRequest) (*p4v1.GetForwardingPipelineConfigResponse, error) {
+	start := time.Now()
+	resp, err := s.getPipeline(req)
+	s.logRPC(ctx, "GetForwardingPipelineConfig", req.GetDeviceId(), "", "", 0, err, time.Since(start))
+	return resp, err
+}
+
+func (s *Server) getPipeline(req *p4v1.GetForwardingPipelineConfigRequest) (*p4v1.GetForwardingPipelineConfigResponse, error) {
 	if err := s.checkDevice(req.GetDeviceId()); err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/codes"
@@ -13,10 +14,20 @@ import (
 // StreamChannel runs one controller session (§5, §14): arbitration first,
 // then packet I/O and notifications. The stream ends with the status of a
 // rejected arbitration update, or when the client closes it.
-func (s *Server) StreamChannel(stream p4v1.P4Runtime_StreamChannelServer) error {
+func (s *Server) StreamChannel(stream p4v1.P4Runtime_StreamChannelServer) (err error) {
+	start := time.Now()
+	s.m.streamOpened(1)
+	c := &controller{out: newSendQueue(s.opts.streamQueue)}
+	defer func() {
+		s.m.streamOpened(-1)
+		s.logRPC(stream.Context(), "StreamChannel", s.deviceID, c.role, "", 0, err, time.Since(start))
+	}()
+	return s.streamChannel(stream, c)
+}
+
+func (s *Server) streamChannel(stream p4v1.P4Runtime_StreamChannelServer, c *controller) error {
 	ctx, cancel := context.WithCancel(stream.Context())
 	defer cancel()
-	c := &controller{out: newSendQueue(s.opts.streamQueue)}
 
 	// One goroutine sends, so stream.Send is never called concurrently;
 	// it stops before this handler returns.
@@ -73,6 +84,7 @@ func (s *Server) StreamChannel(stream p4v1.P4Runtime_StreamChannelServer) error 
 			joined = true
 		case *p4v1.StreamMessageRequest_Packet:
 			if !joined {
+				s.m.packetOut("not_primary")
 				c.out.push(streamError(codes.FailedPrecondition, "send a MasterArbitrationUpdate before packets", &p4v1.StreamError{Details: &p4v1.StreamError_PacketOut{PacketOut: &p4v1.PacketOutError{PacketOut: x.Packet}}}), true)
 				continue
 			}
@@ -93,4 +105,12 @@ func streamError(c codes.Code, msg string, e *p4v1.StreamError) *p4v1.StreamMess
 	e.CanonicalCode = int32(c)
 	e.Message = msg
 	return &p4v1.StreamMessageResponse{Update: &p4v1.StreamMessageResponse_Error{Error: e}}
+}
+
+// packetInTargets is where the PacketIn fan-out asks whom a PacketIn with
+// metadata md goes to: the primaries whose role configs accept it (see
+// arbiter.packetInTargets). The datapath's PacketIn reader pushes to their
+// send queues as droppable messages.
+func (s *Server) packetInTargets(md []*p4v1.PacketMetadata) []*controller {
+	return s.arb.packetInTargets(md)
 }

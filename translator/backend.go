@@ -68,6 +68,33 @@ type AtomicBackend interface {
 	ApplyAtomic(ops []Op) error
 }
 
+// StatsBackend is a Backend that reports what only the datapath knows, for
+// metrics: where controller entries live and the state of the pools of
+// datapath-created entries. The server asks at every metrics scrape, so
+// TableStats must be cheap and safe to call concurrently with the Device's
+// calls. No backend implements it yet; the eBPF datapath will.
+type StatsBackend interface {
+	Backend
+	// TableStats reports each table that has datapath state.
+	TableStats() []TableStats
+}
+
+// TableStats is the datapath's view of one table.
+type TableStats struct {
+	// Table is the P4Info table name.
+	Table string
+	// SW and HW count the controller entries in the software datapath and
+	// in the hardware tier (an entry placed in both counts in both).
+	SW, HW int
+	// PoolFree is the number of free slots in the table's pool for
+	// datapath-created entries (DESIGN.md decision 5); PoolSize is 0 for a
+	// table without a pool.
+	PoolFree, PoolSize int
+	// Created is how many entries the datapath has created in the table
+	// since the pipeline was committed (a counter).
+	Created uint64
+}
+
 // noneBackend is the control-plane-only backend (`--datapath none`): there is
 // no dataplane, so every batch is trivially atomic and the shadow store is the
 // whole truth. P4Runtime conformance suites run against it anywhere.

@@ -55,6 +55,31 @@ func (d *Device) Config() *Config {
 	return d.cfg
 }
 
+// TableCount is the number of controller entries (default entries aside) a
+// table holds in the shadow store.
+type TableCount struct {
+	// Table is the P4Info table name.
+	Table string
+	// Entries is how many entries the table holds.
+	Entries int
+}
+
+// TableCounts returns the entry count of every table of the pipeline, in
+// P4Info order, or nil before the first pipeline. It takes the read lock
+// only while it counts (for metrics scrapes).
+func (d *Device) TableCounts() []TableCount {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.cfg == nil {
+		return nil
+	}
+	out := make([]TableCount, len(d.cfg.TableOrder))
+	for i, t := range d.cfg.TableOrder {
+		out[i] = TableCount{Table: t.Name, Entries: len(d.st.tables[t.ID].entries)}
+	}
+	return out
+}
+
 // SetPipeline carries out SetForwardingPipelineConfig (P4Runtime §15).
 func (d *Device) SetPipeline(action p4v1.SetForwardingPipelineConfigRequest_Action, raw *p4v1.ForwardingPipelineConfig) error {
 	if action == p4v1.SetForwardingPipelineConfigRequest_COMMIT {

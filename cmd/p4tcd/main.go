@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"strconv"
@@ -21,7 +22,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 
 	"github.com/p4tcd/p4tcd/ebpfdp"
 	"github.com/p4tcd/p4tcd/server"
@@ -57,6 +62,8 @@ type config struct {
 	keepForwarding     bool
 	portNetNS          string
 	pinRoot            string
+	tls                server.TLSFiles
+	metricsAddr        string
 }
 
 // portMap holds --port N=IFACE flags: P4 port number to interface name.
@@ -101,6 +108,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.keepForwarding, "keep-forwarding", false, "on exit, leave the datapath attached so forwarding continues")
 	fs.StringVar(&cfg.portNetNS, "port-netns", "", "network namespace of the --port interfaces: a name from `ip netns` or a path (default: p4tcd's own)")
 	fs.StringVar(&cfg.pinRoot, "bpffs", "", "bpffs directory for the eBPF datapath's pins (default /sys/fs/bpf/p4tcd/<device-id>)")
+	fs.StringVar(&cfg.tls.Cert, "tls-cert", "", "PEM certificate chain for TLS on the gRPC listener (needs --tls-key)")
+	fs.StringVar(&cfg.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
+	fs.StringVar(&cfg.tls.CA, "tls-ca", "", "PEM CA certificates: clients must present a certificate they signed (mutual TLS; needs --tls-cert)")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics; off when empty; a port alone (9100 or :9100) means loopback")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -110,6 +121,19 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	if cfg.deviceID == 0 {
 		return nil, errors.New("--device-id must be non-zero (P4Runtime v1.5 §5.2)")
 	}
+	switch t := cfg.tls; {
+	case t.Cert != "" && t.Key == "":
+		return nil, errors.New("--tls-cert needs --tls-key")
+	case t.Key != "" && t.Cert == "":
+		return nil, errors.New("--tls-key needs --tls-cert")
+	case t.CA != "" && t.Cert == "":
+		return nil, errors.New("--tls-ca needs --tls-cert and --tls-key: mutual TLS is TLS first")
+	}
+	addr, err := metricsListenAddr(cfg.metricsAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-addr: %w", err)
+	}
+	cfg.metricsAddr = addr
 	return cfg, nil
 }
 
@@ -210,9 +234,25 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer backend.Close()
 
+	gopts := server.GRPCOptions()
+	if cfg.tls.Cert != "" {
+		tc, err := cfg.tls.Config()
+		if err != nil {
+			return err
+		}
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(tc)))
+	}
 	lis, err := net.Listen("tcp", cfg.grpcAddr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	switch {
+	case cfg.tls.CA != "":
+		log.Info("gRPC with mutual TLS: clients need a certificate the CA signed", "ca", cfg.tls.CA)
+	case cfg.tls.Cert != "":
+		log.Info("gRPC with TLS; clients are not authenticated (add --tls-ca for mutual TLS)")
+	case !isLoopback(lis.Addr()):
+		log.Warn("gRPC listens beyond loopback without TLS: anyone who reaches the port can program the switch (use --tls-cert, --tls-key and --tls-ca)", "addr", lis.Addr().String())
 	}
 	dev := translator.NewDevice(backend)
 	// A datapath a previous p4tcd left running (--keep-forwarding) is
@@ -222,12 +262,24 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	} else if restored {
 		log.Info("datapath restored", "tables", len(dev.Config().TableOrder))
 	}
-	srv := server.New(cfg.deviceID, dev,
+	sopts := []server.Option{
 		server.WithLogger(log),
 		server.WithDeviceIDZero(cfg.deviceIDZero),
 		server.WithMissingElectionIDAsZero(cfg.missingElectionID0),
-	)
-	g := grpc.NewServer(server.GRPCOptions()...)
+	}
+	if cfg.metricsAddr != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewBuildInfoCollector())
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, reg, log)
+		if err != nil {
+			lis.Close()
+			return err
+		}
+		defer stopMetrics()
+		sopts = append(sopts, server.WithMetrics(reg))
+	}
+	srv := server.New(cfg.deviceID, dev, sopts...)
+	g := grpc.NewServer(gopts...)
 	srv.Register(g)
 
 	errc := make(chan error, 1)
@@ -249,4 +301,54 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		g.Stop()
 	}
 	return nil
+}
+
+// isLoopback reports whether a listener's address is a loopback address
+// (an unspecified address such as 0.0.0.0 listens on every interface).
+func isLoopback(a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// metricsListenAddr completes a --metrics-addr: a port alone ("9100" or
+// ":9100") listens on loopback only; to listen beyond it, name the address
+// ("0.0.0.0:9100").
+func metricsListenAddr(s string) (string, error) {
+	if s == "" {
+		return "", nil
+	}
+	if _, err := strconv.ParseUint(s, 10, 16); err == nil {
+		s = ":" + s
+	}
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", err
+	}
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// serveMetrics serves reg at http://addr/metrics until the returned stop
+// is called.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (stop func(), err error) {
+	lis, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen for metrics: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := hs.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("metrics server stopped", "err", err)
+		}
+	}()
+	log.Info("metrics served", "url", "http://"+lis.Addr().String()+"/metrics")
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(ctx)
+	}, nil
 }

@@ -1,5 +1,6 @@
 // Package testutil holds helpers shared by p4tcd's tests: the gate for
-// privileged tests and throwaway network namespaces.
+// privileged tests, throwaway network namespaces and throwaway certificate
+// authorities.
 package testutil
 
 import (

@@ -254,23 +254,34 @@ func (x *TableConfig) GetDatapathPoolSize() uint32 {
 }
 
 // RoleConfig is the role configuration p4tcd accepts in
-// MasterArbitrationUpdate.role.config (an Any holding this message).
+// MasterArbitrationUpdate.role.config (an Any holding this message). Its
+// semantics are those of Stratum's stratum.P4RoleConfig: a role without a
+// config has full access, like the default role; a role with one may write
+// and read only the P4 objects its two id lists name, and an id one role
+// holds exclusively cannot be listed by another role (the arbitration update
+// that tries is refused with INVALID_ARGUMENT). The default role cannot have
+// a config.
 type RoleConfig struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Placement of the role's controller entries; unspecified keeps each table's
 	// default.
 	Placement Placement `protobuf:"varint,1,opt,name=placement,proto3,enum=p4tcd.v1.Placement" json:"placement,omitempty"`
-	// P4 object ids (tables, counters, ...) only this role may write. Empty means
-	// no restriction beyond shared_p4_ids.
+	// P4 object ids (tables, counters, ...) only this role may write. No other
+	// role may list them, exclusively or shared.
 	ExclusiveP4Ids []uint32 `protobuf:"varint,2,rep,packed,name=exclusive_p4_ids,json=exclusiveP4Ids,proto3" json:"exclusive_p4_ids,omitempty"`
-	// P4 object ids this role may write along with other roles.
+	// P4 object ids this role may write along with the other roles that list
+	// them as shared.
 	SharedP4Ids []uint32 `protobuf:"varint,3,rep,packed,name=shared_p4_ids,json=sharedP4Ids,proto3" json:"shared_p4_ids,omitempty"`
 	// Whether the role's primary receives PacketIn messages.
 	ReceivesPacketIns bool `protobuf:"varint,4,opt,name=receives_packet_ins,json=receivesPacketIns,proto3" json:"receives_packet_ins,omitempty"`
 	// Whether the role's primary may call SetForwardingPipelineConfig.
 	CanPushPipeline bool `protobuf:"varint,5,opt,name=can_push_pipeline,json=canPushPipeline,proto3" json:"can_push_pipeline,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Selects the PacketIns the role's primary receives: only those carrying
+	// this metadata with this value. Unset: every PacketIn. Setting it needs
+	// receives_packet_ins.
+	PacketInFilter *RoleConfig_PacketFilter `protobuf:"bytes,6,opt,name=packet_in_filter,json=packetInFilter,proto3" json:"packet_in_filter,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *RoleConfig) Reset() {
@@ -338,6 +349,69 @@ func (x *RoleConfig) GetCanPushPipeline() bool {
 	return false
 }
 
+func (x *RoleConfig) GetPacketInFilter() *RoleConfig_PacketFilter {
+	if x != nil {
+		return x.PacketInFilter
+	}
+	return nil
+}
+
+// PacketFilter matches one PacketIn metadata field.
+type RoleConfig_PacketFilter struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The ControllerPacketMetadata.Metadata id (non-zero).
+	MetadataId uint32 `protobuf:"varint,1,opt,name=metadata_id,json=metadataId,proto3" json:"metadata_id,omitempty"`
+	// The value, a P4Runtime bytestring (non-empty; compared in canonical
+	// form, so leading zero bytes do not matter).
+	Value         []byte `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RoleConfig_PacketFilter) Reset() {
+	*x = RoleConfig_PacketFilter{}
+	mi := &file_p4tcd_v1_device_config_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RoleConfig_PacketFilter) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RoleConfig_PacketFilter) ProtoMessage() {}
+
+func (x *RoleConfig_PacketFilter) ProtoReflect() protoreflect.Message {
+	mi := &file_p4tcd_v1_device_config_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RoleConfig_PacketFilter.ProtoReflect.Descriptor instead.
+func (*RoleConfig_PacketFilter) Descriptor() ([]byte, []int) {
+	return file_p4tcd_v1_device_config_proto_rawDescGZIP(), []int{2, 0}
+}
+
+func (x *RoleConfig_PacketFilter) GetMetadataId() uint32 {
+	if x != nil {
+		return x.MetadataId
+	}
+	return 0
+}
+
+func (x *RoleConfig_PacketFilter) GetValue() []byte {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
 var File_p4tcd_v1_device_config_proto protoreflect.FileDescriptor
 
 const file_p4tcd_v1_device_config_proto_rawDesc = "" +
@@ -355,14 +429,19 @@ const file_p4tcd_v1_device_config_proto_rawDesc = "" +
 	"\vTableConfig\x12\x19\n" +
 	"\btable_id\x18\x01 \x01(\rR\atableId\x121\n" +
 	"\tplacement\x18\x02 \x01(\x0e2\x13.p4tcd.v1.PlacementR\tplacement\x12,\n" +
-	"\x12datapath_pool_size\x18\x03 \x01(\rR\x10datapathPoolSize\"\xe9\x01\n" +
+	"\x12datapath_pool_size\x18\x03 \x01(\rR\x10datapathPoolSize\"\xfd\x02\n" +
 	"\n" +
 	"RoleConfig\x121\n" +
 	"\tplacement\x18\x01 \x01(\x0e2\x13.p4tcd.v1.PlacementR\tplacement\x12(\n" +
 	"\x10exclusive_p4_ids\x18\x02 \x03(\rR\x0eexclusiveP4Ids\x12\"\n" +
 	"\rshared_p4_ids\x18\x03 \x03(\rR\vsharedP4Ids\x12.\n" +
 	"\x13receives_packet_ins\x18\x04 \x01(\bR\x11receivesPacketIns\x12*\n" +
-	"\x11can_push_pipeline\x18\x05 \x01(\bR\x0fcanPushPipeline*^\n" +
+	"\x11can_push_pipeline\x18\x05 \x01(\bR\x0fcanPushPipeline\x12K\n" +
+	"\x10packet_in_filter\x18\x06 \x01(\v2!.p4tcd.v1.RoleConfig.PacketFilterR\x0epacketInFilter\x1aE\n" +
+	"\fPacketFilter\x12\x1f\n" +
+	"\vmetadata_id\x18\x01 \x01(\rR\n" +
+	"metadataId\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\fR\x05value*^\n" +
 	"\tPlacement\x12\x19\n" +
 	"\x15PLACEMENT_UNSPECIFIED\x10\x00\x12\x10\n" +
 	"\fPLACEMENT_SW\x10\x01\x12\x10\n" +
@@ -382,24 +461,26 @@ func file_p4tcd_v1_device_config_proto_rawDescGZIP() []byte {
 }
 
 var file_p4tcd_v1_device_config_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_p4tcd_v1_device_config_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_p4tcd_v1_device_config_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_p4tcd_v1_device_config_proto_goTypes = []any{
-	(Placement)(0),       // 0: p4tcd.v1.Placement
-	(*DeviceConfig)(nil), // 1: p4tcd.v1.DeviceConfig
-	(*TableConfig)(nil),  // 2: p4tcd.v1.TableConfig
-	(*RoleConfig)(nil),   // 3: p4tcd.v1.RoleConfig
-	(*v1.Update)(nil),    // 4: p4.v1.Update
+	(Placement)(0),                  // 0: p4tcd.v1.Placement
+	(*DeviceConfig)(nil),            // 1: p4tcd.v1.DeviceConfig
+	(*TableConfig)(nil),             // 2: p4tcd.v1.TableConfig
+	(*RoleConfig)(nil),              // 3: p4tcd.v1.RoleConfig
+	(*RoleConfig_PacketFilter)(nil), // 4: p4tcd.v1.RoleConfig.PacketFilter
+	(*v1.Update)(nil),               // 5: p4.v1.Update
 }
 var file_p4tcd_v1_device_config_proto_depIdxs = []int32{
-	4, // 0: p4tcd.v1.DeviceConfig.initial_entries:type_name -> p4.v1.Update
+	5, // 0: p4tcd.v1.DeviceConfig.initial_entries:type_name -> p4.v1.Update
 	2, // 1: p4tcd.v1.DeviceConfig.tables:type_name -> p4tcd.v1.TableConfig
 	0, // 2: p4tcd.v1.TableConfig.placement:type_name -> p4tcd.v1.Placement
 	0, // 3: p4tcd.v1.RoleConfig.placement:type_name -> p4tcd.v1.Placement
-	4, // [4:4] is the sub-list for method output_type
-	4, // [4:4] is the sub-list for method input_type
-	4, // [4:4] is the sub-list for extension type_name
-	4, // [4:4] is the sub-list for extension extendee
-	0, // [0:4] is the sub-list for field type_name
+	4, // 4: p4tcd.v1.RoleConfig.packet_in_filter:type_name -> p4tcd.v1.RoleConfig.PacketFilter
+	5, // [5:5] is the sub-list for method output_type
+	5, // [5:5] is the sub-list for method input_type
+	5, // [5:5] is the sub-list for extension type_name
+	5, // [5:5] is the sub-list for extension extendee
+	0, // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_p4tcd_v1_device_config_proto_init() }
@@ -413,7 +494,7 @@ func file_p4tcd_v1_device_config_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_p4tcd_v1_device_config_proto_rawDesc), len(file_p4tcd_v1_device_config_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   3,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
