@@ -198,8 +198,14 @@ type TableConfig struct {
 	// Size of the preallocated pool for entries the datapath creates itself
 	// (PNA add-on-miss); 0 means the table does not allow them.
 	DatapathPoolSize uint32 `protobuf:"varint,3,opt,name=datapath_pool_size,json=datapathPoolSize,proto3" json:"datapath_pool_size,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// P4TC timer profiles: the idle timeout, in milliseconds, of profile i is
+	// element i. A datapath-created entry ages out after the timeout of the
+	// profile_id it was created with (profile 0 when the id is not listed).
+	// Empty: one profile of 30000 ms (P4TC_DEFAULT_T_AGING_MS). At most 16
+	// (P4TC_MAX_NUM_TIMER_PROFILES).
+	TimerProfilesMs []uint32 `protobuf:"varint,4,rep,packed,name=timer_profiles_ms,json=timerProfilesMs,proto3" json:"timer_profiles_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *TableConfig) Reset() {
@@ -251,6 +257,13 @@ func (x *TableConfig) GetDatapathPoolSize() uint32 {
 		return x.DatapathPoolSize
 	}
 	return 0
+}
+
+func (x *TableConfig) GetTimerProfilesMs() []uint32 {
+	if x != nil {
+		return x.TimerProfilesMs
+	}
+	return nil
 }
 
 // RoleConfig is the role configuration p4tcd accepts in
@@ -425,11 +438,12 @@ const file_p4tcd_v1_device_config_proto_rawDesc = "" +
 	"\n" +
 	"xdp_object\x18\x05 \x01(\fR\txdpObject\x126\n" +
 	"\x0finitial_entries\x18\x06 \x03(\v2\r.p4.v1.UpdateR\x0einitialEntries\x12-\n" +
-	"\x06tables\x18\a \x03(\v2\x15.p4tcd.v1.TableConfigR\x06tables\"\x89\x01\n" +
+	"\x06tables\x18\a \x03(\v2\x15.p4tcd.v1.TableConfigR\x06tables\"\xb5\x01\n" +
 	"\vTableConfig\x12\x19\n" +
 	"\btable_id\x18\x01 \x01(\rR\atableId\x121\n" +
 	"\tplacement\x18\x02 \x01(\x0e2\x13.p4tcd.v1.PlacementR\tplacement\x12,\n" +
-	"\x12datapath_pool_size\x18\x03 \x01(\rR\x10datapathPoolSize\"\xfd\x02\n" +
+	"\x12datapath_pool_size\x18\x03 \x01(\rR\x10datapathPoolSize\x12*\n" +
+	"\x11timer_profiles_ms\x18\x04 \x03(\rR\x0ftimerProfilesMs\"\xfd\x02\n" +
 	"\n" +
 	"RoleConfig\x121\n" +
 	"\tplacement\x18\x01 \x01(\x0e2\x13.p4tcd.v1.PlacementR\tplacement\x12(\n" +
