@@ -1,5 +1,7 @@
 package translator
 
+import "time"
+
 // OpKind is the kind of a backend operation.
 type OpKind uint8
 
@@ -109,3 +111,56 @@ func (noneBackend) Reconcile(*Config, []*Entry) error { return nil }
 func (noneBackend) Apply(ops []Op) (int, error)       { return len(ops), nil }
 func (noneBackend) ApplyAtomic([]Op) error            { return nil }
 func (noneBackend) Close() error                      { return nil }
+
+// HitTracker is a Backend whose datapath records when entries are hit
+// (tables with P4Info idle_timeout_behavior NOTIFY_CONTROL, and tables
+// whose datapath creates entries). A Read that asks for
+// time_since_last_hit gets it from SinceLastHit instead of the time since
+// the entry was written.
+type HitTracker interface {
+	Backend
+	// SinceLastHit returns how long ago the datapath last matched e (or,
+	// if it never did, since e was written); ok is false when e's table
+	// is not tracked or e is not in the datapath.
+	SinceLastHit(e *Entry) (d time.Duration, ok bool)
+}
+
+// DatapathEntry is an entry the datapath created itself (PNA add-on-miss,
+// P4TC's bpf_p4tc_entry_create_on_miss), read live from the kernel: such
+// entries are never in the Device's store.
+type DatapathEntry struct {
+	// SavedEntry is the entry; Origin is OriginDatapath and IdleTimeoutNs
+	// the timer profile's aging it is deleted after.
+	SavedEntry
+	// SinceLastHit is how long ago the datapath last matched the entry or
+	// created it.
+	SinceLastHit time.Duration
+}
+
+// DatapathCreator is a Backend whose datapath creates entries in tables
+// whose device config gives them a pool (TableSettings.PoolSize). Reads
+// list those entries; a controller DELETE of one removes it (Apply gets an
+// OpDelete whose Entry has OriginDatapath).
+type DatapathCreator interface {
+	Backend
+	// DatapathEntries lists the entries the datapath created in a table.
+	DatapathEntries(tableID uint32) ([]DatapathEntry, error)
+	// LookupDatapathEntry finds the datapath-created entry with the given
+	// match in a table; nil when there is none.
+	LookupDatapathEntry(tableID uint32, match []FieldMatch) (*DatapathEntry, error)
+}
+
+// IdleEntry is an entry that saw no traffic for its idle timeout: a
+// controller entry for a P4Runtime IdleTimeoutNotification (reported again
+// after another timeout without traffic), or, with Removed, an entry the
+// datapath created and its aging deleted.
+type IdleEntry struct {
+	// Entry identifies the entry: Table, Match, Priority, Action and
+	// IdleTimeoutNs are set. It may be the Device's stored entry or a copy
+	// the backend rebuilt (after a restart).
+	Entry *Entry
+	// Idle is the time since the entry was last hit.
+	Idle time.Duration
+	// Removed: the backend deleted the entry (datapath-created entries).
+	Removed bool
+}

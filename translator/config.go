@@ -27,8 +27,9 @@ const (
 
 func (p Placement) String() string { return [...]string{"both", "sw", "hw"}[p] }
 
-// placementOf converts the protobuf placement; unspecified is ok=false.
-func placementOf(p p4tcdv1.Placement) (pl Placement, ok bool) {
+// PlacementOf converts the protobuf placement (a table's or a role's);
+// unspecified is ok=false.
+func PlacementOf(p p4tcdv1.Placement) (pl Placement, ok bool) {
 	switch p {
 	case p4tcdv1.Placement_PLACEMENT_SW:
 		return PlaceSW, true
@@ -47,6 +48,10 @@ type TableSettings struct {
 	// PoolSize is the number of preallocated slots for datapath-created
 	// entries; 0 forbids them.
 	PoolSize uint32
+	// TimerProfilesMs are P4TC's timer profiles: the idle timeout of
+	// profile i, in ms. Never empty for a table with a pool (one profile of
+	// DefaultAgingMs unless the device config lists them).
+	TimerProfilesMs []uint32
 	// P4TC is the table's introspection record, if any.
 	P4TC *IntrospectTable
 }
@@ -119,12 +124,21 @@ func CompileConfig(cfg *p4v1.ForwardingPipelineConfig) (*Config, error) {
 			return nil, errorf(ErrInvalid, "device config: table id %#x is not a table%s", tc.GetTableId(), p.kindHint(tc.GetTableId()))
 		}
 		s := prog.Tables[t.ID]
-		s.Placement, _ = placementOf(tc.GetPlacement())
+		s.Placement, _ = PlacementOf(tc.GetPlacement())
 		s.PoolSize = tc.GetDatapathPoolSize()
 		if s.PoolSize > 0 && t.Kind != TableExact {
 			// P4TC creates datapath entries only in exact tables.
 			return nil, errorf(ErrInvalid, "device config: table %s: datapath-created entries need an exact table, not %v", t.Name, t.Kind)
 		}
+		if n := len(tc.GetTimerProfilesMs()); n > MaxTimerProfiles {
+			return nil, errorf(ErrInvalid, "device config: table %s: %d timer profiles; P4TC allows %d", t.Name, n, MaxTimerProfiles)
+		}
+		for i, ms := range tc.GetTimerProfilesMs() {
+			if ms == 0 || ms > maxAgingMs {
+				return nil, errorf(ErrInvalid, "device config: table %s: timer profile %d is %d ms; want 1..%d", t.Name, i, ms, maxAgingMs)
+			}
+		}
+		s.TimerProfilesMs = tc.GetTimerProfilesMs()
 		prog.Tables[t.ID] = s
 	}
 	for i, u := range dc.GetInitialEntries() {
@@ -132,9 +146,53 @@ func CompileConfig(cfg *p4v1.ForwardingPipelineConfig) (*Config, error) {
 			return nil, errorf(ErrInvalid, "device config: initial entry %d must be an INSERT of a table entry", i)
 		}
 	}
+	for id, s := range prog.Tables {
+		if len(s.TimerProfilesMs) == 0 {
+			s.TimerProfilesMs = []uint32{DefaultAgingMs}
+			prog.Tables[id] = s
+		}
+	}
 	c.Program = prog
 	c.initial = dc.GetInitialEntries()
 	return c, nil
+}
+
+// P4TC's aging limits (include/net/p4tc.h).
+const (
+	// DefaultAgingMs is the idle timeout of timer profile 0 when the
+	// device config gives none (P4TC_DEFAULT_T_AGING_MS).
+	DefaultAgingMs = 30000
+	// MaxTimerProfiles bounds a table's timer profiles
+	// (P4TC_MAX_NUM_TIMER_PROFILES).
+	MaxTimerProfiles = 16
+	// maxAgingMs is P4TC_MAX_T_AGING_MS (ten days).
+	maxAgingMs = 864000000
+)
+
+// AgingMs is the idle timeout of a datapath-created entry made with
+// timer profile id: the profile's, or profile 0's when id is not a profile
+// (P4TC falls back the same way).
+func (s TableSettings) AgingMs(id uint32) uint32 {
+	if int(id) < len(s.TimerProfilesMs) {
+		return s.TimerProfilesMs[id]
+	}
+	if len(s.TimerProfilesMs) > 0 {
+		return s.TimerProfilesMs[0]
+	}
+	return DefaultAgingMs
+}
+
+// Settings returns the device config's settings of table id (the zero
+// settings with one default timer profile when there are none).
+func (p *Program) Settings(id uint32) TableSettings {
+	if p == nil {
+		return TableSettings{TimerProfilesMs: []uint32{DefaultAgingMs}}
+	}
+	s, ok := p.Tables[id]
+	if !ok || len(s.TimerProfilesMs) == 0 {
+		s.TimerProfilesMs = []uint32{DefaultAgingMs}
+	}
+	return s
 }
 
 // parseDeviceConfig decodes p4_device_config as a p4tcd DeviceConfig; ok is
@@ -252,6 +310,7 @@ func (c *Config) initialEntries() ([]*Entry, error) {
 			e.Const = true
 			e.proto.IsConst = true
 		}
+		e.Placement = c.Program.Settings(e.Table.ID).Placement
 		out = append(out, e)
 	}
 	return out, nil

@@ -16,6 +16,18 @@ type Scope struct {
 	// Writable holds the P4 object ids the role may write and read; nil
 	// allows all.
 	Writable map[uint32]bool
+	// Placement places the role's new entries (its role config's
+	// placement); nil leaves each table's placement from the device
+	// config.
+	Placement *Placement
+}
+
+// placement is where an entry the scope inserts into t goes.
+func (s *Scope) placement(c *Config, t *Table) Placement {
+	if s != nil && s.Placement != nil {
+		return *s.Placement
+	}
+	return c.Program.Settings(t.ID).Placement
 }
 
 func (s *Scope) allows(id uint32) bool {
@@ -212,7 +224,7 @@ func (c *Config) retranslate(old *Entry) (*Entry, error) {
 		return nil, err
 	}
 	e.Const, e.proto.IsConst = old.Const, old.Const
-	e.Origin = old.Origin
+	e.Origin, e.Placement = old.Origin, old.Placement
 	return e, nil
 }
 
@@ -252,7 +264,8 @@ func (s *store) stage(e *Entry, op writeOp) (Op, undo, error) {
 			e.Action = prev.Action
 			e.proto.Action = prev.proto.Action
 		}
-		e.Const, e.proto.IsConst, e.Origin = prev.Const, prev.Const, prev.Origin
+		// The entry stays where it lives (MODIFY acts on its tiers).
+		e.Const, e.proto.IsConst, e.Origin, e.Placement = prev.Const, prev.Const, prev.Origin, prev.Placement
 		ts.entries[e.skey] = e
 		return Op{Kind: OpModify, Entry: e, Prev: prev}, undo{ts: ts, key: e.skey, prev: prev}, nil
 	default:

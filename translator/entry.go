@@ -56,6 +56,12 @@ const (
 	OriginDatapath
 )
 
+// DatapathMetadata is the TableEntry.metadata Reads give entries the
+// datapath created itself (PNA add-on-miss): P4Runtime has no field that
+// says who created an entry, and metadata is the field a controller reads
+// back untouched. Controllers cannot write it.
+const DatapathMetadata = "p4tcd:datapath-created"
+
 // Entry is a table entry in canonical, typed form: what backends program.
 // An Entry is immutable once the Device stores it.
 type Entry struct {
@@ -84,6 +90,10 @@ type Entry struct {
 	Const bool
 	// Origin says who created the entry.
 	Origin Origin
+	// Placement says which tiers hold the entry: its writer's role
+	// placement, else the table's (device config). A MODIFY keeps it.
+	// Defaults and datapath-created entries are PlaceBoth.
+	Placement Placement
 
 	// alloc is the block the entry was allocated in (its blobs may live
 	// there).
@@ -168,6 +178,9 @@ func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch 
 		}
 	}
 	e.IdleTimeoutNs = te.GetIdleTimeoutNs()
+	if string(te.GetMetadata()) == DatapathMetadata {
+		return nil, errorf(ErrInvalid, "table %s: metadata %q marks entries the datapath created; controllers cannot write it", t.Name, DatapathMetadata)
+	}
 	if err := p.checkDirectResources(t, te); err != nil {
 		return nil, err
 	}

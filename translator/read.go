@@ -2,6 +2,8 @@ package translator
 
 import (
 	"bytes"
+	"fmt"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 )
@@ -42,12 +44,24 @@ func (d *Device) Read(entities []*p4v1.Entity, sc *Scope, emit func(*p4v1.Entity
 	}
 	d.mu.RUnlock()
 
+	ht, _ := d.backend.(HitTracker)
 	for _, h := range hits {
 		te := h.e.proto
 		if h.req.GetTimeSinceLastHit() != nil {
 			te = cloneEntryProto(te)
 			var elapsed int64
-			if h.e.written != 0 {
+			switch {
+			case h.e.Origin == OriginDatapath:
+				elapsed = h.sinceHit.Nanoseconds()
+			case ht != nil && h.realized:
+				if d, ok := ht.SinceLastHit(h.e); ok {
+					elapsed = d.Nanoseconds()
+					break
+				}
+				fallthrough
+			case h.e.written != 0:
+				// A backend that does not track hits: the time since
+				// the entry was written.
 				elapsed = now.UnixNano() - h.e.written
 			}
 			te.TimeSinceLastHit = &p4v1.TableEntry_IdleTimeout{ElapsedNs: elapsed}
@@ -63,6 +77,10 @@ func (d *Device) Read(entities []*p4v1.Entity, sc *Scope, emit func(*p4v1.Entity
 type readHit struct {
 	e   *Entry
 	req *p4v1.TableEntry
+	// realized: the backend runs the config e belongs to.
+	realized bool
+	// sinceHit is the time since a datapath-created entry was hit.
+	sinceHit time.Duration
 }
 
 // readTableEntries appends the entries a TableEntry filter selects
@@ -76,7 +94,10 @@ func (d *Device) readTableEntries(req *p4v1.TableEntry, sc *Scope, hits []readHi
 		}
 		for _, t := range cfg.TableOrder {
 			if sc.allows(t.ID) {
-				hits = d.collect(t, req, nil, hits)
+				var err error
+				if hits, err = d.collect(t, req, nil, hits); err != nil {
+					return hits, err
+				}
 			}
 		}
 		return hits, nil
@@ -92,10 +113,10 @@ func (d *Device) readTableEntries(req *p4v1.TableEntry, sc *Scope, hits []readHi
 		if len(req.GetMatch()) > 0 {
 			return hits, errorf(ErrInvalid, "table %s: the default entry has no match", t.Name)
 		}
-		return d.collect(t, req, nil, hits), nil
+		return d.collect(t, req, nil, hits)
 	}
 	if len(req.GetMatch()) == 0 {
-		return d.collect(t, req, nil, hits), nil
+		return d.collect(t, req, nil, hits)
 	}
 	key := newEntry(t)
 	key.Priority = req.GetPriority()
@@ -103,34 +124,97 @@ func (d *Device) readTableEntries(req *p4v1.TableEntry, sc *Scope, hits []readHi
 		return hits, err
 	}
 	if !t.NeedsPriority() || req.GetPriority() != 0 {
-		if e := d.st.tables[t.ID].entries[key.skey]; e != nil && matches(e, req) {
-			hits = append(hits, readHit{e, req})
+		if e := d.st.tables[t.ID].entries[key.skey]; e != nil {
+			if matches(e, req) {
+				hits = append(hits, readHit{e: e, req: req, realized: d.realized})
+			}
+			return hits, nil
 		}
-		return hits, nil
+		return d.readDatapathEntry(t, req, key, hits)
 	}
 	// A match without priority on a table with priorities: every priority.
-	return d.collect(t, req, key, hits), nil
+	return d.collect(t, req, key, hits)
 }
 
 // collect appends the entries of t that req's filters select; key, when set,
 // selects entries with that match at any priority.
-func (d *Device) collect(t *Table, req *p4v1.TableEntry, key *Entry, hits []readHit) []readHit {
+func (d *Device) collect(t *Table, req *p4v1.TableEntry, key *Entry, hits []readHit) ([]readHit, error) {
 	ts := d.st.tables[t.ID]
 	if req.GetIsDefaultAction() {
 		if matches(ts.deflt, req) {
-			hits = append(hits, readHit{ts.deflt, req})
+			hits = append(hits, readHit{e: ts.deflt, req: req, realized: d.realized})
 		}
-		return hits
+		return hits, nil
 	}
 	for _, e := range ts.entries {
 		if key != nil && !sameMatch(e, key) {
 			continue
 		}
 		if matches(e, req) {
-			hits = append(hits, readHit{e, req})
+			hits = append(hits, readHit{e: e, req: req, realized: d.realized})
 		}
 	}
-	return hits
+	return d.collectDatapath(t, req, key, hits)
+}
+
+// datapathCreator is the backend when it creates entries in t itself and
+// runs the Device's config.
+func (d *Device) datapathCreator(t *Table) DatapathCreator {
+	dc, ok := d.backend.(DatapathCreator)
+	if !ok || !d.realized || d.cfg.Program.Settings(t.ID).PoolSize == 0 {
+		return nil
+	}
+	return dc
+}
+
+// collectDatapath appends the datapath-created entries of t that req's
+// filters select (read live from the backend).
+func (d *Device) collectDatapath(t *Table, req *p4v1.TableEntry, key *Entry, hits []readHit) ([]readHit, error) {
+	dc := d.datapathCreator(t)
+	if dc == nil {
+		return hits, nil
+	}
+	des, err := dc.DatapathEntries(t.ID)
+	if err != nil {
+		return hits, fmt.Errorf("read datapath-created entries of table %s: %w", t.Name, err)
+	}
+	for i := range des {
+		e, since, err := d.cfg.datapathEntry(&des[i])
+		if err != nil {
+			return hits, fmt.Errorf("table %s: %w", t.Name, err)
+		}
+		if key != nil && !sameMatch(e, key) {
+			continue
+		}
+		if matches(e, req) {
+			hits = append(hits, readHit{e: e, req: req, realized: true, sinceHit: since})
+		}
+	}
+	return hits, nil
+}
+
+// readDatapathEntry appends the datapath-created entry with key's match,
+// if there is one and req selects it.
+func (d *Device) readDatapathEntry(t *Table, req *p4v1.TableEntry, key *Entry, hits []readHit) ([]readHit, error) {
+	dc := d.datapathCreator(t)
+	if dc == nil {
+		return hits, nil
+	}
+	de, err := dc.LookupDatapathEntry(t.ID, key.Match)
+	if err != nil {
+		return hits, fmt.Errorf("read datapath-created entry of table %s: %w", t.Name, err)
+	}
+	if de == nil {
+		return hits, nil
+	}
+	e, since, err := d.cfg.datapathEntry(de)
+	if err != nil {
+		return hits, fmt.Errorf("table %s: %w", t.Name, err)
+	}
+	if matches(e, req) {
+		hits = append(hits, readHit{e: e, req: req, realized: true, sinceHit: since})
+	}
+	return hits, nil
 }
 
 // matches applies the non-key filters of a read request.

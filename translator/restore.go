@@ -2,6 +2,7 @@ package translator
 
 import (
 	"fmt"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/protobuf/proto"
@@ -23,6 +24,7 @@ type SavedEntry struct {
 	Params             [][]byte
 	Const              bool
 	Origin             Origin
+	Placement          Placement
 	ControllerMetadata uint64
 	Metadata           []byte
 	IdleTimeoutNs      int64
@@ -145,8 +147,27 @@ func (c *Config) savedEntry(se *SavedEntry) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.Const, e.proto.IsConst, e.Origin = se.Const, se.Const, se.Origin
+	e.Const, e.proto.IsConst, e.Origin, e.Placement = se.Const, se.Const, se.Origin, se.Placement
 	return e, nil
+}
+
+// datapathEntry turns an entry the datapath created into an Entry with
+// its Read form: metadata DatapathMetadata and, in tables with idle
+// timeouts, idle_timeout_ns the aging that removes it.
+func (c *Config) datapathEntry(de *DatapathEntry) (*Entry, time.Duration, error) {
+	se := de.SavedEntry
+	aging := se.IdleTimeoutNs
+	se.IdleTimeoutNs, se.Metadata, se.ControllerMetadata, se.Const = 0, nil, 0, false
+	e, err := c.savedEntry(&se)
+	if err != nil {
+		return nil, 0, fmt.Errorf("datapath-created entry: %w", err)
+	}
+	e.Origin, e.Placement = OriginDatapath, PlaceBoth
+	e.proto.Metadata = []byte(DatapathMetadata)
+	if e.Table.IdleTimeout {
+		e.IdleTimeoutNs, e.proto.IdleTimeoutNs = aging, aging
+	}
+	return e, de.SinceLastHit, nil
 }
 
 // Saved returns the SavedEntry form of an entry: what a Restorer must be
@@ -154,7 +175,7 @@ func (c *Config) savedEntry(se *SavedEntry) (*Entry, error) {
 func (e *Entry) Saved() SavedEntry {
 	se := SavedEntry{
 		TableID: e.Table.ID, Match: e.Match, Priority: e.Priority, IsDefault: e.IsDefault,
-		Const: e.Const, Origin: e.Origin, IdleTimeoutNs: e.IdleTimeoutNs,
+		Const: e.Const, Origin: e.Origin, Placement: e.Placement, IdleTimeoutNs: e.IdleTimeoutNs,
 	}
 	if e.proto != nil {
 		se.ControllerMetadata, se.Metadata = e.proto.GetControllerMetadata(), e.proto.GetMetadata()

@@ -38,6 +38,8 @@ type undo struct {
 
 func (u undo) revert() {
 	switch {
+	case u.ts == nil:
+		// Nothing was staged (a delete of a datapath-created entry).
 	case u.dflt:
 		u.ts.deflt = u.prev
 	case u.prev == nil:

@@ -267,12 +267,45 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 			return errorf(ErrPermission, "table %s is const: its entries cannot be %s", t.Name, pastTense(op, e.Action != nil))
 		}
 	}
+	if op == opInsert {
+		e.Placement = w.sc.placement(cfg, t)
+	}
+	if op != opInsert && !e.IsDefault && w.d.st.tables[t.ID].entries[e.skey] == nil {
+		// Not a controller entry: maybe one the datapath created.
+		dp, err := w.d.datapathEntry(t, e.Match)
+		if err != nil {
+			return err
+		}
+		if dp != nil {
+			if op == opModify {
+				return errorf(ErrUnsupported, "table %s: entry %s was created by the datapath; it can be read and deleted, not modified", t.Name, describeKey(e))
+			}
+			w.pend = append(w.pend, staged{idx: i, op: Op{Kind: OpDelete, Entry: dp}})
+			return nil
+		}
+	}
 	o, u, err := w.d.st.stage(e, op)
 	if err != nil {
 		return err
 	}
 	w.pend = append(w.pend, staged{idx: i, op: o, undo: u})
 	return nil
+}
+
+// datapathEntry finds the datapath-created entry of t with the given match,
+// or nil (no pool, no such entry, a backend that creates none, or a config
+// the backend does not run yet).
+func (d *Device) datapathEntry(t *Table, match []FieldMatch) (*Entry, error) {
+	dc, ok := d.backend.(DatapathCreator)
+	if !ok || !d.realized || d.cfg.Program.Settings(t.ID).PoolSize == 0 {
+		return nil, nil
+	}
+	de, err := dc.LookupDatapathEntry(t.ID, match)
+	if err != nil || de == nil {
+		return nil, err
+	}
+	e, _, err := d.cfg.datapathEntry(de)
+	return e, err
 }
 
 func pastTense(op writeOp, withAction bool) string {
