@@ -306,6 +306,7 @@ func (p *plan) saved(e *Entry, ports *portMap) (*translator.SavedEntry, *tablePl
 		se.Priority = p4rtPrio(e.Prio)
 	}
 	if e.Action != nil {
+		se.Placement = placementOf(p.a, e.Action.Flags)
 		ap := tp.byKind[e.Action.Kind]
 		if ap == nil {
 			return nil, tp, fmt.Errorf("translate entry of table %s: action %s is not one of its actions", tp.describe(), e.Action.Kind)

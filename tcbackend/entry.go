@@ -40,6 +40,18 @@ func placementFlags(a *abiTable, p translator.Placement) uint32 {
 	return 0
 }
 
+// placementOf reads an entry's placement back from its action's
+// TCA_ACT_FLAGS.
+func placementOf(a *abiTable, flags uint32) translator.Placement {
+	switch {
+	case flags&a.tcaActFlagSkipHW != 0:
+		return translator.PlaceSW
+	case flags&a.tcaActFlagSkipSW != 0:
+		return translator.PlaceHW
+	}
+	return translator.PlaceBoth
+}
+
 // portMap maps P4 port numbers to interface indexes and back, for P4TC's
 // dev type. nil maps every port to itself.
 type portMap struct {

@@ -26,7 +26,8 @@ type tablePlan struct {
 	tt    *tableTemplate
 	// keyBytes is ceil(keysz/8): the length of P4TC's key and mask blobs.
 	keyBytes int
-	// placement is the table's placement from the device config.
+	// placement is the table's placement from the device config (entries
+	// carry their own, translator.Entry.Placement).
 	placement translator.Placement
 	// actions by P4Info action id and by P4TC kind ("p/cb/a").
 	actions map[uint32]*actionPlan

@@ -186,7 +186,9 @@ func (b *Backend) prepare(verb entryVerb, e *translator.Entry) (*pending, *messa
 	if verb == verbUpdate {
 		pd.prevAging = st.aging[pd.id]
 	}
-	s.action, err = tp.actionCall(e.Action, b.ports, placementFlags(b.a, tp.placement))
+	// The entry's own placement: its writer's role or its table's, set by
+	// the Device (a MODIFY keeps it).
+	s.action, err = tp.actionCall(e.Action, b.ports, placementFlags(b.a, e.Placement))
 	if err == nil && e.Const && tp.tt.hasPermissions {
 		// A const entry keeps the table's read and execute rights but
 		// not update or delete; entries never hold create rights.

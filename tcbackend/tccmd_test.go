@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -682,5 +683,35 @@ func TestRuntimeConformance(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestEntryPlacement: an entry's own placement (its writer's role config)
+// wins over its table's: the acl table is placed sw (skip_hw), an entry
+// placed hw goes out with skip_sw, as `tc p4ctrl create ... skip_sw`.
+func TestEntryPlacement(t *testing.T) {
+	h := translatortest.New(t, sample(t, "acl"))
+	b := offlineBackend(t, ABIV17, h.Config)
+	u, _, _ := uapiFor(ABIV17)
+	cmd := &tcCmd{in: h.Config.Program.Introspection, u: u, seq: 1}
+	blk := entryBlocks(t, filepath.Join("testdata", "samples", "acl", "acl.entries"))[0]
+	ops := h.Ops(t, blk.update)
+	if ops[0].Entry.Placement != translator.PlaceSW {
+		t.Fatalf("the Device placed the entry %v, want the table's sw", ops[0].Entry.Placement)
+	}
+	e := *ops[0].Entry
+	e.Placement = translator.PlaceHW
+	msgs := b.messagesFor(t, translator.Op{Kind: translator.OpInsert, Entry: &e})
+	args := slices.Clone(blk.cmds[0])
+	if args[len(args)-1] != "skip_hw" {
+		t.Fatalf("sample command %q does not end in skip_hw", args)
+	}
+	args[len(args)-1] = "skip_sw"
+	want, err := cmd.run(args)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := msgs[len(msgs)-1].request(1); !bytes.Equal(got, want) {
+		t.Errorf("entry placed hw: differs from %q\n tcbackend:\n%s\n command:\n%s", strings.Join(args, " "), tree(got), tree(want))
 	}
 }
