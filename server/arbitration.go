@@ -365,6 +365,10 @@ func (a *arbiter) readScope(role string) *translator.Scope {
 // lists nothing allows nothing).
 func scopeOf(role string, rc *p4tcdv1.RoleConfig) *translator.Scope {
 	sc := &translator.Scope{Role: role}
+	if pl, ok := translator.PlacementOf(rc.GetPlacement()); ok {
+		// The role's entries go to the tiers its config names.
+		sc.Placement = &pl
+	}
 	if rc == nil {
 		return sc
 	}
