@@ -268,10 +268,15 @@ func (b *Backend) Apply(ops []translator.Op) (int, error) {
 	return b.cur.apply(ops)
 }
 
-// Counters are a table's hit and miss counts, summed over CPUs (the
+// Counters are a table's counts in one tier, summed over CPUs (the
 // statistics `tc -s` shows for a P4TC table).
 type Counters struct {
+	// Hits and Misses count lookups that found an entry and that did not.
 	Hits, Misses uint64
+	// Created counts entries the datapath created (add-on-miss);
+	// CreateFailed the creates it refused: pool empty, key present, bad
+	// arguments or permissions.
+	Created, CreateFailed uint64
 }
 
 // Counters reads the hit and miss counters of a table by P4Info id, like

@@ -11,8 +11,11 @@ import (
 
 // WriteTablesHeader writes the C header that declares a pipeline's tables
 // to the runtime (ebpfdp/bpf/include/p4tc_runtime.h): the P4TC_TABLES
-// X-macro with one X(id, kind, keysz, key size, param size, entries, masks)
-// per table, and, for datapath authors, each table's id, action ids, key
+// X-macro with one X(id, kind, keysz, key size, param size, entries, masks,
+// flags, acts) per table (flags: P4TC_TF_AGED for tables with idle
+// timeouts or datapath creates, P4TC_TF_DATA_CREATE/UPDATE/DELETE from the
+// data-path permissions of exact tables; acts: the P4TC action ids entries
+// may carry, as a bit mask), and, for datapath authors, each table's id, action ids, key
 // struct and value struct, as the p4c tc backend names them in its C output.
 // It plays the part of `tc p4template create table/...`: the datapath is
 // compiled against the tables p4tcd will fill.
@@ -34,11 +37,11 @@ func WriteTablesHeader(w io.Writer, c *translator.Config) error {
 	pf(" * of pipeline %s. DO NOT EDIT. */\n\n", pname)
 	pf("#ifndef %s\n#define %s\n\n#include <linux/types.h>\n\n", guard, guard)
 	pf("#define P4TC_PIPELINE_NAME %q\n\n", pname)
-	pf("/* X(id, kind, keysz, key size, param size, entries, masks) */\n")
+	pf("/* X(id, kind, keysz, key size, param size, entries, masks, flags, acts) */\n")
 	pf("#define P4TC_TABLES(X) \\\n")
 	for _, p := range plans {
-		pf("\tX(%d, %s, %d, %d, %d, %d, %d) /* %s */ \\\n",
-			p.id, p.kind.cName(), p.bits(), p.keySize, p.paramSize, max(p.entries, 1), p.masks, p.name)
+		pf("\tX(%d, %s, %d, %d, %d, %d, %d, %s, %#x) /* %s */ \\\n",
+			p.id, p.kind.cName(), p.bits(), p.keySize, p.paramSize, max(p.entries, 1), p.masks, flagNames(p.flags), p.acts, p.name)
 	}
 	pf("\t/* end of tables */\n")
 
@@ -50,6 +53,23 @@ func WriteTablesHeader(w io.Writer, c *translator.Config) error {
 	return bw.Flush()
 }
 
+// flagNames spells table flags with the runtime's P4TC_TF_* names.
+func flagNames(f uint32) string {
+	var names []string
+	for _, n := range []struct {
+		bit  uint32
+		name string
+	}{{tfAged, "P4TC_TF_AGED"}, {tfDataCreate, "P4TC_TF_DATA_CREATE"}, {tfDataUpdate, "P4TC_TF_DATA_UPDATE"}, {tfDataDelete, "P4TC_TF_DATA_DELETE"}} {
+		if f&n.bit != 0 {
+			names = append(names, n.name)
+		}
+	}
+	if len(names) == 0 {
+		return "0"
+	}
+	return "(" + strings.Join(names, " | ") + ")"
+}
+
 func writeTableDecls(pf func(string, ...any), p *tablePlan, prefix, tname string) {
 	t := p.table
 	up := strings.ToUpper(prefix + "_" + tname)
@@ -57,7 +77,13 @@ func writeTableDecls(pf func(string, ...any), p *tablePlan, prefix, tname string
 	if p.kind == kindTSS {
 		pf(", %d masks", p.masks)
 	}
-	pf(", %d entries */\n", max(p.entries, 1))
+	pf(", %d entries", max(p.entries, 1))
+	if p.flags&tfDataCreate != 0 {
+		pf(", add-on-miss")
+	} else if p.aged() {
+		pf(", idle timeouts")
+	}
+	pf(" */\n")
 	pf("#define %s_TBLID %d\n", up, p.id)
 	acts := p.sortedActions()
 	anames := shortNames(acts, func(a *translator.Action) string { return a.Name })

@@ -74,7 +74,7 @@ func parseObject(obj []byte, plans []*tablePlan) (*binding, error) {
 	return b, nil
 }
 
-var tableMapRE = regexp.MustCompile(`^p4tc_t([0-9]+)(_masks|_mprio|_dflt|_stat)?$`)
+var tableMapRE = regexp.MustCompile(`^p4tc_t([0-9]+)(_masks|_mprio|_dflt|_stat|_pool)?$`)
 
 // tableMapID extracts the P4TC table id from a runtime map name.
 func tableMapID(name string) (uint32, bool) {
@@ -115,7 +115,7 @@ func (b *binding) bindTable(p *tablePlan) error {
 	if dflt.InnerMap.ValueSize != slotSize {
 		return mismatch(p, "map %s holds %d-byte slots; want %d", dflt.Name, dflt.InnerMap.ValueSize, slotSize)
 	}
-	if _, err := want(p.statsMap(), ebpf.PerCPUArray, 4, 16); err != nil {
+	if _, err := want(p.statsMap(), ebpf.PerCPUArray, 4, statsSize); err != nil {
 		return err
 	}
 	ks, vs := uint32(p.keySize), uint32(p.valueSize())
@@ -125,7 +125,14 @@ func (b *binding) bindTable(p *tablePlan) error {
 		if err != nil {
 			return err
 		}
-		ms.MaxEntries = p.entries
+		ms.MaxEntries = p.entriesCap()
+		pm, err := want(p.poolMap(), ebpf.Array, 4, 8)
+		if err != nil {
+			return err
+		}
+		if pm.MaxEntries != 1 || pm.Flags&bpfFMmapable == 0 {
+			return mismatch(p, "map %s must be an mmapable one-slot array", pm.Name)
+		}
 	case kindLPM:
 		ms, err := want(p.entriesMap(), ebpf.LPMTrie, ks, vs)
 		if err != nil {

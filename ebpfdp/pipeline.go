@@ -320,9 +320,9 @@ func (p *pipeline) publishMasks(ts *tableState, list []byte) error {
 	return nil
 }
 
-// counters sums a table's per-CPU hit and miss counters.
+// counters sums a table's per-CPU counters (struct p4tc_table_stats).
 func (ts *tableState) counters() (Counters, error) {
-	var per []struct{ Hits, Misses uint64 }
+	var per []struct{ Hits, Misses, Created, CreateFailed uint64 }
 	if err := ts.stats.Lookup(uint32(0), &per); err != nil {
 		return Counters{}, fmt.Errorf("read counters of table %s: %w", ts.plan.table.Name, err)
 	}
@@ -330,6 +330,8 @@ func (ts *tableState) counters() (Counters, error) {
 	for _, x := range per {
 		c.Hits += x.Hits
 		c.Misses += x.Misses
+		c.Created += x.Created
+		c.CreateFailed += x.CreateFailed
 	}
 	return c, nil
 }

@@ -3,6 +3,8 @@ package ebpfdp
 import (
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/p4tcd/p4tcd/translator"
 )
@@ -63,6 +65,38 @@ const (
 	flagDefaultMiss = 1 << 1
 )
 
+// Table flags (P4TC_TF_* of p4tc_runtime.h, the tables header's flags
+// column).
+const (
+	// tfAged: entry values end in struct p4tc_aged (last hit, profile,
+	// origin), for idle timeouts and aging.
+	tfAged = 1 << 0
+	// tfDataCreate, tfDataUpdate, tfDataDelete: the datapath may create,
+	// update and delete (its own) entries: the table's data-path C, U
+	// and D permissions, exact tables only.
+	tfDataCreate = 1 << 1
+	tfDataUpdate = 1 << 2
+	tfDataDelete = 1 << 3
+)
+
+// P4TC's data-path permission bits (include/uapi/linux/p4tc.h).
+const (
+	permDataCreate = 1 << 6
+	permDataUpdate = 1 << 4
+	permDataDelete = 1 << 3
+)
+
+// agedSize is the size of struct p4tc_aged: u64 last_hit, u32 profile_id,
+// u32 flags.
+const agedSize = 16
+
+// agedDatapath is P4TC_AGED_DATAPATH: the entry was created by the
+// datapath.
+const agedDatapath = 1 << 0
+
+// statsSize is the size of struct p4tc_table_stats.
+const statsSize = 32
+
 // tablePlan is how one P4Info table lives in BPF maps. The generator and
 // the loader compute it from the same Config, so the header the datapath
 // was compiled with and the maps p4tcd fills agree.
@@ -91,6 +125,17 @@ type tablePlan struct {
 	// rankByPrefix: a TSS table without priorities (several LPM fields)
 	// ranks entries by total prefix length.
 	rankByPrefix bool
+	// flags are the table's tf* flags.
+	flags uint32
+	// acts has bit i set when P4TC action i may be an entry's action
+	// (ids below 64): what the datapath may create entries with.
+	acts uint64
+	// pool is the number of entries the datapath may create (device
+	// config datapath_pool_size); the entries map has room for entries +
+	// pool.
+	pool uint32
+	// settings are the device config's settings of the table.
+	settings translator.TableSettings
 	// actions maps P4TC action ids to P4Info actions, for decoding.
 	actions map[uint32]*translator.Action
 }
@@ -104,13 +149,32 @@ func (p *tablePlan) bits() int {
 }
 
 // valueSize is the size of an entry value: the act head and the
-// parameters padded to 8 bytes and, for TSS, the priority and owner.
+// parameters padded to 8 bytes, the aged tail of aged tables and, for TSS,
+// the priority and owner.
 func (p *tablePlan) valueSize() int {
 	n := pad8(headSize + p.paramSize)
+	if p.aged() {
+		n += agedSize
+	}
 	if p.kind == kindTSS {
 		n += 8
 	}
 	return n
+}
+
+// aged reports whether entry values carry the aged tail.
+func (p *tablePlan) aged() bool { return p.flags&tfAged != 0 }
+
+// agedOff is the offset of the aged tail in an entry value.
+func (p *tablePlan) agedOff() int { return pad8(headSize + p.paramSize) }
+
+// entriesCap is the capacity of the entries map: the table's size and,
+// for exact tables, the pool of datapath-created entries.
+func (p *tablePlan) entriesCap() uint32 {
+	if p.kind == kindExact {
+		return p.entries + p.pool
+	}
+	return p.entries
 }
 
 // tssKeyCap is the number of TSS hash entries: ranges expand to several
@@ -128,6 +192,7 @@ func (p *tablePlan) masksMap() string    { return fmt.Sprintf("p4tc_t%d_masks", 
 func (p *tablePlan) defaultsMap() string { return fmt.Sprintf("p4tc_t%d_dflt", p.id) }
 func (p *tablePlan) statsMap() string    { return fmt.Sprintf("p4tc_t%d_stat", p.id) }
 func (p *tablePlan) mprioMap() string    { return fmt.Sprintf("p4tc_t%d_mprio", p.id) }
+func (p *tablePlan) poolMap() string     { return fmt.Sprintf("p4tc_t%d_pool", p.id) }
 
 // plan computes the table plans of a config, in P4Info table order. It
 // refuses, as ErrInvalid naming the table and field, what the runtime
@@ -223,6 +288,31 @@ func planTable(c *translator.Config, t *translator.Table) (*tablePlan, error) {
 		}
 		p.masks = min(p.masks, maxMasks)
 	}
+	perms, err := parsePermissions(it.Permissions)
+	if err != nil {
+		return nil, translator.Errorf(translator.ErrInvalid, "introspection json: table %s: %v", it.Name, err)
+	}
+	if t.IdleTimeout {
+		p.flags |= tfAged
+	}
+	if p.kind == kindExact && perms&permDataCreate != 0 {
+		// An add-on-miss table (p4c gives them data-path create).
+		p.flags |= tfAged | tfDataCreate
+		if perms&permDataUpdate != 0 {
+			p.flags |= tfDataUpdate
+		}
+		if perms&permDataDelete != 0 {
+			p.flags |= tfDataDelete
+		}
+	}
+	p.settings = c.Program.Settings(t.ID)
+	p.pool = p.settings.PoolSize
+	if p.pool > 0 && p.flags&tfDataCreate == 0 {
+		return nil, translator.Errorf(translator.ErrInvalid, "table %s: datapath_pool_size %d, but its introspection permissions %s do not let the datapath create entries (data-path C, bit 6; p4c sets it for add_on_miss tables)", t.Name, p.pool, it.Permissions)
+	}
+	if p.pool > maxPool {
+		return nil, translator.Errorf(translator.ErrInvalid, "table %s: datapath_pool_size %d; the ebpf datapath allows %d", t.Name, p.pool, maxPool)
+	}
 	for _, ar := range t.ActionOrder {
 		a := ar.Action
 		if a.Layout == nil {
@@ -244,8 +334,32 @@ func planTable(c *translator.Config, t *translator.Table) (*tablePlan, error) {
 		}
 		p.actions[a.P4TCID] = a
 		p.paramSize = max(p.paramSize, a.Layout.Size)
+		if !ar.DefaultOnly {
+			if a.P4TCID >= 64 && p.flags&tfDataCreate != 0 {
+				return nil, translator.Errorf(translator.ErrInvalid, "table %s: action %s has P4TC id %d; the datapath creates entries only with actions below 64", t.Name, a.Name, a.P4TCID)
+			}
+			if a.P4TCID < 64 {
+				p.acts |= 1 << a.P4TCID
+			}
+		}
 	}
 	return p, nil
+}
+
+// maxPool bounds a table's pool of datapath-created entries.
+const maxPool = 1 << 24
+
+// parsePermissions reads P4TC permissions from the introspection ("0x3da4");
+// empty is p4c's default for tables, 0x3da4 (no data-path writes).
+func parsePermissions(s string) (uint16, error) {
+	if s == "" {
+		return 0x3da4, nil
+	}
+	v, err := strconv.ParseUint(strings.TrimPrefix(strings.ToLower(s), "0x"), 16, 16)
+	if err != nil {
+		return 0, fmt.Errorf("permissions %q: not a 16-bit hex number", s)
+	}
+	return uint16(v), nil
 }
 
 // sortedActions returns the table's actions by P4TC id.

@@ -8,13 +8,13 @@
 
 #define P4TC_PIPELINE_NAME "kinds"
 
-/* X(id, kind, keysz, key size, param size, entries, masks) */
+/* X(id, kind, keysz, key size, param size, entries, masks, flags, acts) */
 #define P4TC_TABLES(X) \
-	X(1, KEYLESS, 0, 8, 4, 1, 0) /* ingress/keyless */ \
-	X(2, EXACT, 92, 24, 4, 64, 0) /* ingress/exact_mix */ \
-	X(3, LPM, 144, 32, 1, 64, 0) /* ingress/vrf_lpm6 */ \
-	X(4, TERNARY, 64, 16, 1, 64, 16) /* ingress/two_lpm */ \
-	X(5, TERNARY, 27, 16, 1, 64, 64) /* ingress/classify */ \
+	X(1, KEYLESS, 0, 8, 4, 1, 0, 0, 0xa) /* ingress/keyless */ \
+	X(2, EXACT, 92, 24, 4, 64, 0, 0, 0xe) /* ingress/exact_mix */ \
+	X(3, LPM, 144, 32, 1, 64, 0, 0, 0xc) /* ingress/vrf_lpm6 */ \
+	X(4, TERNARY, 64, 16, 1, 64, 16, 0, 0xc) /* ingress/two_lpm */ \
+	X(5, TERNARY, 27, 16, 1, 64, 64, 0, 0xc) /* ingress/classify */ \
 	/* end of tables */
 
 /* ingress/keyless (P4Info ingress.keyless): keyless, 1 entries */

@@ -8,11 +8,11 @@
 
 #define P4TC_PIPELINE_NAME "l3router"
 
-/* X(id, kind, keysz, key size, param size, entries, masks) */
+/* X(id, kind, keysz, key size, param size, entries, masks, flags, acts) */
 #define P4TC_TABLES(X) \
-	X(1, TERNARY, 104, 24, 0, 4096, 32) /* MainControlImpl/acl */ \
-	X(2, LPM, 32, 16, 2, 4096, 0) /* MainControlImpl/ipv4_lpm */ \
-	X(3, EXACT, 16, 16, 16, 4096, 0) /* MainControlImpl/nexthop */ \
+	X(1, TERNARY, 104, 24, 0, 4096, 32, 0, 0x30) /* MainControlImpl/acl */ \
+	X(2, LPM, 32, 16, 2, 4096, 0, 0, 0x6) /* MainControlImpl/ipv4_lpm */ \
+	X(3, EXACT, 16, 16, 16, 4096, 0, 0, 0xa) /* MainControlImpl/nexthop */ \
 	/* end of tables */
 
 /* MainControlImpl/acl (P4Info MainControlImpl.acl): ternary, 32 masks, 4096 entries */

@@ -17,13 +17,23 @@
  *   p4tc_t<id>_mprio  ternary only: the top priority of each mask (mmapable)
  *   p4tc_t<id>_dflt   ARRAY_OF_MAPS whose single slot holds the default miss
  *                     action (replaced whole, never edited: no torn reads)
- *   p4tc_t<id>_stat   PERCPU_ARRAY: hit and miss counters
+ *   p4tc_t<id>_stat   PERCPU_ARRAY: hit, miss, created and failed-create
+ *                     counters
+ *   p4tc_t<id>_pool   exact only: the pool of datapath-created entries,
+ *                     {cap, used}, mmapable (p4tcd sets cap, frees slots)
  *
  * The tables come from a generated header (p4tcd-gen tables) that defines
- * P4TC_TABLES(X) as one X(id, kind, keysz, ksz, psz, entries, masks) per
- * table; include it before this file. bpf_p4tc_tbl_read() switches on the
- * table id, which P4TC datapaths always pass as a constant, so the switch
- * folds away and each call site becomes the lookup of one table.
+ * P4TC_TABLES(X) as one X(id, kind, keysz, ksz, psz, entries, masks, flags,
+ * acts) per table; include it before this file. bpf_p4tc_tbl_read() switches
+ * on the table id, which P4TC datapaths always pass as a constant, so the
+ * switch folds away and each call site becomes the lookup of one table.
+ *
+ * Entries the datapath creates (bpf_p4tc_entry_create_on_miss and friends,
+ * PNA add-on-miss) go into exact tables whose permissions let the datapath
+ * create (flag P4TC_TF_DATA_CREATE), drawing a slot from the table's pool;
+ * they are always dynamic: p4tcd deletes them when they stay unhit for the
+ * aging of their timer profile. Tables with idle timeouts or datapath
+ * creates (P4TC_TF_AGED) keep, in every entry, the time of its last hit.
  *
  * docs/ebpf-datapath.md describes the map layouts and limits.
  */
@@ -36,6 +46,23 @@
 
 #ifndef P4TC_TABLES
 #error "include the generated <pipeline>_tables.h (p4tcd-gen tables) before p4tc_runtime.h"
+#endif
+
+/* The errnos the entry calls return (negated), as in <linux/errno.h>. */
+#ifndef EPERM
+#define EPERM 1
+#endif
+#ifndef ENOENT
+#define ENOENT 2
+#endif
+#ifndef EEXIST
+#define EEXIST 17
+#endif
+#ifndef EINVAL
+#define EINVAL 22
+#endif
+#ifndef EOPNOTSUPP
+#define EOPNOTSUPP 95
 #endif
 
 /* P4TC's argument and result structs (include/net/p4tc.h). */
@@ -56,6 +83,34 @@ struct __attribute__((__packed__)) p4tc_table_entry_act_bpf {
 	__u8 params[124];
 };
 
+/*
+ * The arguments of the entry create, update and delete calls: the action
+ * of the new entry, the timer profile whose aging it gets, and the ids of
+ * the table. P4TC's filter fields (handle, chain, classid, proto, prio)
+ * name the p4 classifier instance; the runtime does not use them.
+ */
+struct p4tc_table_entry_create_bpf_params {
+	struct p4tc_table_entry_act_bpf act_bpf;
+	__u32 profile_id;
+	__u32 pipeid;
+	__u32 tblid;
+	__u32 handle;
+	__u32 chain;
+	__u32 classid;
+	__u16 proto;
+	__u16 prio;
+};
+
+#define p4tc_table_entry_create_bpf_params__local p4tc_table_entry_create_bpf_params
+
+enum {
+	P4TC_ENTRY_CREATE_BPF_PARAMS_SZ = 160,
+	P4TC_ENTRY_ACT_BPF_PARAMS_SZ = 8,
+};
+
+_Static_assert(sizeof(struct p4tc_table_entry_create_bpf_params) == P4TC_ENTRY_CREATE_BPF_PARAMS_SZ,
+	       "P4TC's create params are 160 bytes");
+
 struct p4tc_table_entry_key {
 	__u32 keysz;  /* bits of the key fields */
 	__u32 maskid; /* 0 in lookups */
@@ -70,6 +125,21 @@ struct p4tc_table_entry_key {
 
 /* Largest number of masks of a ternary table. */
 #define P4TC_MAX_MASKS 1024
+
+/* Table flags (the generated header's flags column). */
+#define P4TC_TF_AGED        (1 << 0) /* entries record their last hit */
+#define P4TC_TF_DATA_CREATE (1 << 1) /* the datapath may create entries */
+#define P4TC_TF_DATA_UPDATE (1 << 2) /* ... update the entries it created */
+#define P4TC_TF_DATA_DELETE (1 << 3) /* ... delete the entries it created */
+
+/*
+ * A hit writes the time into the entry only when it moved by more than
+ * this much since the last write, so a busy entry's cache line is written
+ * a few times a second, not once per packet.
+ */
+#ifndef P4TC_HIT_RESOLUTION_NS
+#define P4TC_HIT_RESOLUTION_NS 100000000ULL
+#endif
 
 #define P4TC_PAD8(n) (((n) + 7) & ~7)
 
@@ -96,9 +166,33 @@ _Static_assert(sizeof(struct p4tc_act_slot) == sizeof(struct p4tc_table_entry_ac
 /* Entry values: the head, the params, padding to 8 bytes. */
 #define P4TC_PARAMS_PAD(PSZ) (P4TC_PAD8(5 + (PSZ)) - 5)
 
+/*
+ * The tail of the entries of P4TC_TF_AGED tables, after the params (at an
+ * 8-byte boundary): when the entry was last hit, and for entries the
+ * datapath created, their timer profile.
+ */
+struct p4tc_aged {
+	__u64 last_hit;   /* bpf_ktime_get_coarse_ns() of the last hit or write */
+	__u32 profile_id; /* datapath-created entries: their timer profile */
+	__u32 flags;      /* P4TC_AGED_* */
+};
+
+#define P4TC_AGED_DATAPATH (1 << 0) /* created by the datapath */
+
+/* Bytes of the aged tail in a table's entry values. */
+#define P4TC_AGED_SZ(FLAGS) (((FLAGS) & P4TC_TF_AGED) ? sizeof(struct p4tc_aged) : 0)
+
 struct p4tc_table_stats {
 	__u64 hits;
 	__u64 misses;
+	__u64 created;       /* entries the datapath created */
+	__u64 create_failed; /* creates refused: pool empty, entry exists... */
+};
+
+/* The pool of an exact table's datapath-created entries. */
+struct p4tc_pool {
+	__u32 cap;  /* slots: the device config's datapath_pool_size */
+	__u32 used; /* slots taken; p4tcd gives them back when entries go */
 };
 
 #ifndef __always_inline
@@ -110,7 +204,7 @@ struct p4tc_table_stats {
  * counters; the kind adds its entries map.
  */
 
-#define P4TC__COMMON(ID)                                                \
+#define P4TC__COMMON(ID, PSZ, FLAGS)                                    \
 	struct {                                                        \
 		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);               \
 		__uint(max_entries, 1);                                 \
@@ -142,13 +236,25 @@ struct p4tc_table_stats {
 			return 0;                                       \
 		return bpf_map_lookup_elem(slot, &zero);                \
 	}                                                               \
-	static __always_inline void p4tc_t##ID##_hit(void)              \
+	static __always_inline void p4tc_t##ID##_hit(void *v)           \
 	{                                                               \
 		__u32 zero = 0;                                         \
 		struct p4tc_table_stats *st;                            \
 		st = bpf_map_lookup_elem(&p4tc_t##ID##_stat, &zero);    \
 		if (st)                                                 \
 			st->hits++;                                     \
+		if ((FLAGS) & P4TC_TF_AGED) {                           \
+			struct p4tc_aged *ag = v + P4TC_PAD8(5 + (PSZ)); \
+			__u64 now = bpf_ktime_get_coarse_ns();          \
+			if (now - ag->last_hit > P4TC_HIT_RESOLUTION_NS) \
+				ag->last_hit = now;                     \
+		}                                                       \
+	}                                                               \
+	static __always_inline struct p4tc_table_stats *                \
+	p4tc_t##ID##_stats(void)                                        \
+	{                                                               \
+		__u32 zero = 0;                                         \
+		return bpf_map_lookup_elem(&p4tc_t##ID##_stat, &zero);  \
 	}
 
 #define P4TC__KEY(ID, KSZ)                                              \
@@ -158,32 +264,192 @@ struct p4tc_table_stats {
 		__u64 w[((KSZ) - 8) / 8];                               \
 	}
 
-#define P4TC__VALUE(ID, PSZ)                                            \
+#define P4TC__VALUE(ID, PSZ, FLAGS)                                     \
 	struct p4tc_t##ID##_value {                                     \
 		struct p4tc_act_head act;                               \
-		__u8 params[P4TC_PARAMS_PAD(PSZ)];                            \
+		__u8 params[P4TC_PARAMS_PAD(PSZ)];                      \
+		__u8 aged[P4TC_AGED_SZ(FLAGS)];                         \
+	}
+
+/*
+ * Entry writes from the datapath. Only exact tables hold entries the
+ * datapath creates (as in P4TC); the other kinds refuse with -EINVAL.
+ */
+#define P4TC__NO_WRITES(ID)                                             \
+	static __always_inline int                                      \
+	p4tc_t##ID##_create(struct p4tc_table_entry_create_bpf_params *params, \
+			    void *key, __u32 key__sz)                   \
+	{                                                               \
+		return -EINVAL;                                         \
+	}                                                               \
+	static __always_inline int                                      \
+	p4tc_t##ID##_update(struct p4tc_table_entry_create_bpf_params *params, \
+			    void *key, __u32 key__sz)                   \
+	{                                                               \
+		return -EINVAL;                                         \
+	}                                                               \
+	static __always_inline int                                      \
+	p4tc_t##ID##_delete(void *key, __u32 key__sz)                   \
+	{                                                               \
+		return -EINVAL;                                         \
+	}
+
+/*
+ * Exact tables: create takes a slot of the pool (-ENOENT when there is
+ * none left, as P4TC answers when its preallocated actions run out) and
+ * inserts the entry if its key is new (-EEXIST otherwise); the entry is
+ * dynamic, aged by its timer profile. Update changes the action of an
+ * entry the datapath created (-ENOENT when there is none); delete removes
+ * one and gives its slot back. Entries the controller wrote are the
+ * controller's: update and delete refuse them with -EPERM. The permission
+ * bits of the table (its introspection permissions, data-path C, U and D)
+ * gate each call (-EPERM), as in P4TC.
+ */
+#define P4TC__EXACT_WRITES(ID, KEYSZ, KSZ, PSZ, FLAGS, ACTS)                     \
+	static __always_inline int                                               \
+	p4tc_t##ID##_check(struct p4tc_table_entry_create_bpf_params *params,    \
+			   void *key, __u32 key__sz)                             \
+	{                                                                        \
+		__u32 act = params->act_bpf.act_id;                              \
+		if (key__sz != (KSZ) ||                                          \
+		    ((struct p4tc_table_entry_key *)key)->keysz != (KEYSZ))      \
+			return -EINVAL;                                          \
+		if (act >= 64 || !(((__u64)(ACTS) >> act) & 1))                  \
+			return -EINVAL;                                          \
+		return 0;                                                        \
+	}                                                                        \
+	static __always_inline void                                              \
+	p4tc_t##ID##_fill(struct p4tc_t##ID##_value *v,                          \
+			  struct p4tc_table_entry_create_bpf_params *params,     \
+			  __u32 profile, __u64 last_hit)                         \
+	{                                                                        \
+		struct p4tc_aged *ag = (void *)v + P4TC_PAD8(5 + (PSZ));         \
+		__builtin_memset(v, 0, sizeof(*v));                              \
+		v->act.act_id = params->act_bpf.act_id;                          \
+		v->act.flags = 1;                                                \
+		__builtin_memcpy(v->params, params->act_bpf.params, (PSZ));      \
+		ag->last_hit = last_hit;                                         \
+		ag->profile_id = profile;                                        \
+		ag->flags = P4TC_AGED_DATAPATH;                                  \
+	}                                                                        \
+	static __always_inline int                                               \
+	p4tc_t##ID##_insert(struct p4tc_table_entry_create_bpf_params *params,   \
+			    void *key)                                           \
+	{                                                                        \
+		struct p4tc_t##ID##_value v;                                     \
+		struct p4tc_pool *pool;                                          \
+		__u32 zero = 0;                                                  \
+		int err;                                                         \
+		pool = bpf_map_lookup_elem(&p4tc_t##ID##_pool, &zero);           \
+		if (!pool)                                                       \
+			return -ENOENT;                                          \
+		if (__sync_fetch_and_add(&pool->used, 1) >= pool->cap) {         \
+			__sync_fetch_and_sub(&pool->used, 1);                    \
+			return -ENOENT;                                          \
+		}                                                                \
+		p4tc_t##ID##_fill(&v, params, params->profile_id,                \
+				  bpf_ktime_get_coarse_ns());                    \
+		err = bpf_map_update_elem(&p4tc_t##ID, key, &v, BPF_NOEXIST);    \
+		if (err)                                                         \
+			__sync_fetch_and_sub(&pool->used, 1);                    \
+		return err;                                                      \
+	}                                                                        \
+	static __always_inline int                                               \
+	p4tc_t##ID##_create(struct p4tc_table_entry_create_bpf_params *params,   \
+			    void *key, __u32 key__sz)                            \
+	{                                                                        \
+		struct p4tc_table_stats *st;                                     \
+		int err;                                                         \
+		if (!((FLAGS) & P4TC_TF_DATA_CREATE))                            \
+			return -EPERM;                                           \
+		err = p4tc_t##ID##_check(params, key, key__sz);                  \
+		if (!err)                                                        \
+			err = p4tc_t##ID##_insert(params, key);                  \
+		st = p4tc_t##ID##_stats();                                       \
+		if (st) {                                                        \
+			if (err)                                                 \
+				st->create_failed++;                             \
+			else                                                     \
+				st->created++;                                   \
+		}                                                                \
+		return err;                                                      \
+	}                                                                        \
+	static __always_inline int                                               \
+	p4tc_t##ID##_update(struct p4tc_table_entry_create_bpf_params *params,   \
+			    void *key, __u32 key__sz)                            \
+	{                                                                        \
+		struct p4tc_t##ID##_value v, *old;                               \
+		struct p4tc_aged *ag;                                            \
+		int err;                                                         \
+		if (!((FLAGS) & P4TC_TF_DATA_UPDATE))                            \
+			return -EPERM;                                           \
+		err = p4tc_t##ID##_check(params, key, key__sz);                  \
+		if (err)                                                         \
+			return err;                                              \
+		old = bpf_map_lookup_elem(&p4tc_t##ID, key);                     \
+		if (!old)                                                        \
+			return -ENOENT;                                          \
+		ag = (void *)old + P4TC_PAD8(5 + (PSZ));                         \
+		if (!(ag->flags & P4TC_AGED_DATAPATH))                           \
+			return -EPERM;                                           \
+		p4tc_t##ID##_fill(&v, params, params->profile_id,                \
+				  bpf_ktime_get_coarse_ns());                    \
+		return bpf_map_update_elem(&p4tc_t##ID, key, &v, BPF_EXIST);     \
+	}                                                                        \
+	static __always_inline int                                               \
+	p4tc_t##ID##_delete(void *key, __u32 key__sz)                            \
+	{                                                                        \
+		struct p4tc_t##ID##_value *old;                                  \
+		struct p4tc_pool *pool;                                          \
+		struct p4tc_aged *ag;                                            \
+		__u32 zero = 0;                                                  \
+		int err;                                                         \
+		if (!((FLAGS) & P4TC_TF_DATA_DELETE))                            \
+			return -EPERM;                                           \
+		if (key__sz != (KSZ) ||                                          \
+		    ((struct p4tc_table_entry_key *)key)->keysz != (KEYSZ))      \
+			return -EINVAL;                                          \
+		old = bpf_map_lookup_elem(&p4tc_t##ID, key);                     \
+		if (!old)                                                        \
+			return -ENOENT;                                          \
+		ag = (void *)old + P4TC_PAD8(5 + (PSZ));                         \
+		if (!(ag->flags & P4TC_AGED_DATAPATH))                           \
+			return -EPERM;                                           \
+		err = bpf_map_delete_elem(&p4tc_t##ID, key);                     \
+		pool = bpf_map_lookup_elem(&p4tc_t##ID##_pool, &zero);           \
+		if (!err && pool)                                                \
+			__sync_fetch_and_sub(&pool->used, 1);                    \
+		return err;                                                      \
 	}
 
 /* Keyless: the default action is the table. */
-#define P4TC__TABLE_KEYLESS(ID, KEYSZ, KSZ, PSZ, NENT, NMASK)           \
-	P4TC__COMMON(ID)                                                \
+#define P4TC__TABLE_KEYLESS(ID, KEYSZ, KSZ, PSZ, NENT, NMASK, FLAGS, ACTS) \
+	P4TC__COMMON(ID, PSZ, 0)                                        \
 	static __always_inline struct p4tc_table_entry_act_bpf *        \
 	p4tc_t##ID##_read(void *key, __u32 key__sz)                     \
 	{                                                               \
 		return p4tc_t##ID##_miss();                             \
-	}
+	}                                                               \
+	P4TC__NO_WRITES(ID)
 
 /* Exact: the caller's key struct is the hash key. */
-#define P4TC__TABLE_EXACT(ID, KEYSZ, KSZ, PSZ, NENT, NMASK)             \
-	P4TC__COMMON(ID)                                                \
+#define P4TC__TABLE_EXACT(ID, KEYSZ, KSZ, PSZ, NENT, NMASK, FLAGS, ACTS) \
+	P4TC__COMMON(ID, PSZ, FLAGS)                                    \
 	P4TC__KEY(ID, KSZ);                                             \
-	P4TC__VALUE(ID, PSZ);                                           \
+	P4TC__VALUE(ID, PSZ, FLAGS);                                    \
 	struct {                                                        \
 		__uint(type, BPF_MAP_TYPE_HASH);                        \
 		__uint(max_entries, NENT);                              \
 		__type(key, struct p4tc_t##ID##_key);                   \
 		__type(value, struct p4tc_t##ID##_value);               \
 	} p4tc_t##ID SEC(".maps");                                      \
+	struct {                                                        \
+		__uint(type, BPF_MAP_TYPE_ARRAY);                       \
+		__uint(map_flags, BPF_F_MMAPABLE);                      \
+		__uint(max_entries, 1);                                 \
+		__type(key, __u32);                                     \
+		__type(value, struct p4tc_pool);                        \
+	} p4tc_t##ID##_pool SEC(".maps");                               \
 	static __always_inline struct p4tc_table_entry_act_bpf *        \
 	p4tc_t##ID##_read(void *key, __u32 key__sz)                     \
 	{                                                               \
@@ -193,19 +459,20 @@ struct p4tc_table_stats {
 		v = bpf_map_lookup_elem(&p4tc_t##ID, key);              \
 		if (!v)                                                 \
 			return p4tc_t##ID##_miss();                     \
-		p4tc_t##ID##_hit();                                     \
+		p4tc_t##ID##_hit(v);                                    \
 		return (struct p4tc_table_entry_act_bpf *)v;            \
-	}
+	}                                                               \
+	P4TC__EXACT_WRITES(ID, KEYSZ, KSZ, PSZ, FLAGS, ACTS)
 
 /*
  * LPM: the key struct doubles as the trie key. keysz is the trie's
  * prefixlen while the lookup runs (all data bits), maskid is the first 32
  * data bits (always 0), the LPM field is the last field, in network order.
  */
-#define P4TC__TABLE_LPM(ID, KEYSZ, KSZ, PSZ, NENT, NMASK)               \
-	P4TC__COMMON(ID)                                                \
+#define P4TC__TABLE_LPM(ID, KEYSZ, KSZ, PSZ, NENT, NMASK, FLAGS, ACTS) \
+	P4TC__COMMON(ID, PSZ, FLAGS)                                    \
 	P4TC__KEY(ID, KSZ);                                             \
-	P4TC__VALUE(ID, PSZ);                                           \
+	P4TC__VALUE(ID, PSZ, FLAGS);                                    \
 	struct {                                                        \
 		__uint(type, BPF_MAP_TYPE_LPM_TRIE);                    \
 		__uint(map_flags, BPF_F_NO_PREALLOC);                   \
@@ -227,9 +494,10 @@ struct p4tc_table_stats {
 		k->keysz = saved;                                       \
 		if (!v)                                                 \
 			return p4tc_t##ID##_miss();                     \
-		p4tc_t##ID##_hit();                                     \
+		p4tc_t##ID##_hit(v);                                    \
 		return (struct p4tc_table_entry_act_bpf *)v;            \
-	}
+	}                                                               \
+	P4TC__NO_WRITES(ID)
 
 /*
  * Ternary (tuple space search): the mask list names each mask in use by its
@@ -244,12 +512,13 @@ struct p4tc_table_stats {
  * mmapable and p4tcd writes it with atomic stores), so the walk never
  * depends on the order of the list for its answer.
  */
-#define P4TC__TABLE_TERNARY(ID, KEYSZ, KSZ, PSZ, NENT, NMASK)                 \
-	P4TC__COMMON(ID)                                                      \
+#define P4TC__TABLE_TERNARY(ID, KEYSZ, KSZ, PSZ, NENT, NMASK, FLAGS, ACTS)    \
+	P4TC__COMMON(ID, PSZ, FLAGS)                                          \
 	P4TC__KEY(ID, KSZ);                                                   \
 	struct p4tc_t##ID##_value {                                           \
 		struct p4tc_act_head act;                                     \
 		__u8 params[P4TC_PARAMS_PAD(PSZ)];                            \
+		__u8 aged[P4TC_AGED_SZ(FLAGS)];                               \
 		__u32 prio;                                                   \
 		__u32 owner;                                                  \
 	};                                                                    \
@@ -338,16 +607,17 @@ struct p4tc_table_stats {
 			bpf_loop(w.ml->n, p4tc_t##ID##_step, &w, 0);          \
 		if (!w.best)                                                  \
 			return p4tc_t##ID##_miss();                           \
-		p4tc_t##ID##_hit();                                           \
+		p4tc_t##ID##_hit(w.best);                                     \
 		return (struct p4tc_table_entry_act_bpf *)w.best;             \
-	}
+	}                                                                     \
+	P4TC__NO_WRITES(ID)
 
-#define P4TC__TABLE(ID, KIND, KEYSZ, KSZ, PSZ, NENT, NMASK)             \
-	P4TC__TABLE_##KIND(ID, KEYSZ, KSZ, PSZ, NENT, NMASK)
+#define P4TC__TABLE(ID, KIND, KEYSZ, KSZ, PSZ, NENT, NMASK, FLAGS, ACTS) \
+	P4TC__TABLE_##KIND(ID, KEYSZ, KSZ, PSZ, NENT, NMASK, FLAGS, ACTS)
 
 P4TC_TABLES(P4TC__TABLE)
 
-#define P4TC__CASE(ID, KIND, KEYSZ, KSZ, PSZ, NENT, NMASK)              \
+#define P4TC__CASE(ID, KIND, KEYSZ, KSZ, PSZ, NENT, NMASK, FLAGS, ACTS) \
 	case ID:                                                        \
 		return p4tc_t##ID##_read(key, key__sz);
 
@@ -386,6 +656,147 @@ xdp_p4tc_tbl_read(struct xdp_md *ctx,
 		  const __u32 params__sz, void *key, const __u32 key__sz)
 {
 	return p4tc__tbl_read(params, params__sz, key, key__sz);
+}
+
+#define P4TC__CREATE_CASE(ID, KIND, KEYSZ, KSZ, PSZ, NENT, NMASK, FLAGS, ACTS) \
+	case ID:                                                                \
+		return p4tc_t##ID##_create(params, key, key__sz);
+#define P4TC__UPDATE_CASE(ID, KIND, KEYSZ, KSZ, PSZ, NENT, NMASK, FLAGS, ACTS) \
+	case ID:                                                                \
+		return p4tc_t##ID##_update(params, key, key__sz);
+#define P4TC__DELETE_CASE(ID, KIND, KEYSZ, KSZ, PSZ, NENT, NMASK, FLAGS, ACTS) \
+	case ID:                                                                \
+		return p4tc_t##ID##_delete(key, key__sz);
+
+static __always_inline int
+p4tc__entry_create(struct p4tc_table_entry_create_bpf_params *params,
+		   const __u32 params__sz, void *key, const __u32 key__sz)
+{
+	if (!params || !key || params__sz != P4TC_ENTRY_CREATE_BPF_PARAMS_SZ)
+		return -EINVAL;
+	switch (params->tblid) {
+	P4TC_TABLES(P4TC__CREATE_CASE)
+	}
+	return -ENOENT;
+}
+
+static __always_inline int
+p4tc__entry_update(struct p4tc_table_entry_create_bpf_params *params,
+		   const __u32 params__sz, void *key, const __u32 key__sz)
+{
+	if (!params || !key || params__sz != P4TC_ENTRY_CREATE_BPF_PARAMS_SZ)
+		return -EINVAL;
+	switch (params->tblid) {
+	P4TC_TABLES(P4TC__UPDATE_CASE)
+	}
+	return -ENOENT;
+}
+
+static __always_inline int
+p4tc__entry_delete(struct p4tc_table_entry_create_bpf_params *params,
+		   const __u32 params__sz, void *key, const __u32 key__sz)
+{
+	if (!params || !key || params__sz != P4TC_ENTRY_CREATE_BPF_PARAMS_SZ)
+		return -EINVAL;
+	switch (params->tblid) {
+	P4TC_TABLES(P4TC__DELETE_CASE)
+	}
+	return -ENOENT;
+}
+
+/*
+ * bpf_p4tc_entry_create inserts key into exact table params->tblid with
+ * the action params->act_bpf (act_id and params; the flags are ignored) as
+ * a dynamic entry aged by timer profile params->profile_id, taking a slot
+ * of the table's pool. 0 on success; -ENOENT when the pool is empty (or
+ * the table unknown), -EEXIST when the key is in the table, -EPERM without
+ * the table's data-path create permission, -EINVAL for a key or action
+ * that does not fit. P4TC's kfunc of the same name does the same with
+ * kernel tables and preallocated action instances.
+ */
+static __always_inline int
+bpf_p4tc_entry_create(struct __sk_buff *skb,
+		      struct p4tc_table_entry_create_bpf_params *params,
+		      const __u32 params__sz, void *key, const __u32 key__sz)
+{
+	return p4tc__entry_create(params, params__sz, key, key__sz);
+}
+
+/*
+ * bpf_p4tc_entry_create_on_miss is bpf_p4tc_entry_create, for the miss
+ * path of add-on-miss tables (PNA add_entry()); P4TC's kfuncs are the same
+ * code too.
+ */
+static __always_inline int
+bpf_p4tc_entry_create_on_miss(struct __sk_buff *skb,
+			      struct p4tc_table_entry_create_bpf_params *params,
+			      const __u32 params__sz, void *key, const __u32 key__sz)
+{
+	return p4tc__entry_create(params, params__sz, key, key__sz);
+}
+
+/*
+ * bpf_p4tc_entry_update replaces the action (and timer profile) of an
+ * entry the datapath created; -ENOENT when there is none, -EPERM for an
+ * entry the controller wrote or without data-path update permission.
+ */
+static __always_inline int
+bpf_p4tc_entry_update(struct __sk_buff *skb,
+		      struct p4tc_table_entry_create_bpf_params *params,
+		      const __u32 params__sz, void *key, const __u32 key__sz)
+{
+	return p4tc__entry_update(params, params__sz, key, key__sz);
+}
+
+/*
+ * bpf_p4tc_entry_delete removes an entry the datapath created and frees
+ * its pool slot; -ENOENT when there is none, -EPERM for an entry the
+ * controller wrote or without data-path delete permission.
+ */
+static __always_inline int
+bpf_p4tc_entry_delete(struct __sk_buff *skb,
+		      struct p4tc_table_entry_create_bpf_params *params,
+		      const __u32 params__sz, void *key, const __u32 key__sz)
+{
+	return p4tc__entry_delete(params, params__sz, key, key__sz);
+}
+
+/*
+ * The XDP variants. In p4tcd the XDP tier holds only controller entries
+ * (placed hw or both): entries the datapath creates live in the software
+ * (tc) tier, where a miss in XDP passes the packet (XDP_PASS) and the tc
+ * program creates them. So these calls refuse with -EOPNOTSUPP.
+ */
+static __always_inline int
+xdp_p4tc_entry_create(struct xdp_md *ctx,
+		      struct p4tc_table_entry_create_bpf_params *params,
+		      const __u32 params__sz, void *key, const __u32 key__sz)
+{
+	return -EOPNOTSUPP;
+}
+
+static __always_inline int
+xdp_p4tc_entry_create_on_miss(struct xdp_md *ctx,
+			      struct p4tc_table_entry_create_bpf_params *params,
+			      const __u32 params__sz, void *key, const __u32 key__sz)
+{
+	return -EOPNOTSUPP;
+}
+
+static __always_inline int
+xdp_p4tc_entry_update(struct xdp_md *ctx,
+		      struct p4tc_table_entry_create_bpf_params *params,
+		      const __u32 params__sz, void *key, const __u32 key__sz)
+{
+	return -EOPNOTSUPP;
+}
+
+static __always_inline int
+xdp_p4tc_entry_delete(struct xdp_md *ctx,
+		      struct p4tc_table_entry_create_bpf_params *params,
+		      const __u32 params__sz, void *key, const __u32 key__sz)
+{
+	return -EOPNOTSUPP;
 }
 
 #endif /* P4TC_RUNTIME_H */
