@@ -10,8 +10,8 @@ import (
 
 // apply performs ops in order, as translator.Backend.Apply describes.
 // Consecutive ops of one kind on one exact or LPM table become one batch
-// map operation; consecutive ops on one ternary table share one mask list
-// update.
+// map operation per tier; consecutive ops on one ternary table share one
+// mask list update per tier.
 func (p *pipeline) apply(ops []translator.Op) (int, error) {
 	done := 0
 	for done < len(ops) {
@@ -21,7 +21,7 @@ func (p *pipeline) apply(ops []translator.Op) (int, error) {
 			return done, translator.Errorf(translator.ErrInternal, "table %s is not in the datapath", op.Entry.Table.Name)
 		}
 		if op.Kind == translator.OpSetDefault {
-			if err := p.setDefault(ts, op); err != nil {
+			if err := p.setDefault(op); err != nil {
 				return done, err
 			}
 			done++
@@ -32,16 +32,11 @@ func (p *pipeline) apply(ops []translator.Op) (int, error) {
 			(ts.plan.kind == kindTSS || ops[end].Kind == op.Kind) {
 			end++
 		}
-		var n int
-		var err error
-		switch ts.plan.kind {
-		case kindTSS:
-			n, err = p.applyTSS(ts, ops[done:end])
-		case kindExact, kindLPM:
-			n, err = p.applyDirect(ts, ops[done:end])
-		default:
-			err = translator.Errorf(translator.ErrInvalid, "table %s is keyless: only its default entry can be written", ts.plan.table.Name)
+		if ts.plan.kind == kindKeyless {
+			return done, translator.Errorf(translator.ErrInvalid, "table %s is keyless: only its default entry can be written", ts.plan.table.Name)
 		}
+		n, err := p.applyRun(ops[done:end])
+		p.idle.track(ops[done : done+n])
 		done += n
 		if err != nil {
 			return done, err
@@ -50,13 +45,139 @@ func (p *pipeline) apply(ops []translator.Op) (int, error) {
 	return done, nil
 }
 
+// tiersOf says which tiers hold an entry: its placement's, among those
+// the pipeline has; entries the datapath created are the tc tier's.
+func (p *pipeline) tiersOf(e *translator.Entry) (tc, xdp bool) {
+	if e.Origin == translator.OriginDatapath {
+		return true, false
+	}
+	switch e.Placement {
+	case translator.PlaceSW:
+		return true, false
+	case translator.PlaceHW:
+		return false, true
+	}
+	return true, p.xdp != nil
+}
+
+// applyRun applies a run of ops on one table to each tier that holds
+// their entries: first the tc tier, then the XDP tier up to where tc
+// stopped. If the XDP tier stops earlier, the tc tier's ops after that
+// point are taken back, so an op either took effect in all its tiers or
+// in none.
+func (p *pipeline) applyRun(ops []translator.Op) (int, error) {
+	var limErr error
+	if p.xdp == nil {
+		for i, op := range ops {
+			if _, x := p.tiersOf(op.Entry); x {
+				ops, limErr = ops[:i], translator.Errorf(translator.ErrPrecondition,
+					"table %s: the entry is placed hw, but the pipeline has no XDP tier (device config xdp_object)", op.Entry.Table.Name)
+				break
+			}
+		}
+	}
+	var tcIdx, xIdx []int
+	for i, op := range ops {
+		tc, x := p.tiersOf(op.Entry)
+		if tc {
+			tcIdx = append(tcIdx, i)
+		}
+		if x {
+			xIdx = append(xIdx, i)
+		}
+	}
+	id := ops[0].Entry.Table.ID
+	stop, err := len(ops), error(nil)
+	if len(tcIdx) > 0 {
+		n, terr := p.applyTier(p.byID[id], pick(ops, tcIdx))
+		if terr != nil {
+			stop, err = tcIdx[n], terr
+		}
+	}
+	if len(xIdx) > 0 {
+		xIdx = xIdx[:countBelow(xIdx, stop)]
+		if n, xerr := p.applyTier(p.xdp.byID[id], pick(ops, xIdx)); xerr != nil && xIdx[n] < stop {
+			p.takeBack(p.byID[id], ops, tcIdx, xIdx[n], stop)
+			stop, err = xIdx[n], xerr
+		}
+	}
+	if err == nil && limErr != nil {
+		err = limErr
+	}
+	return stop, err
+}
+
+// pick returns the ops at the given indices.
+func pick(ops []translator.Op, idx []int) []translator.Op {
+	out := make([]translator.Op, len(idx))
+	for i, j := range idx {
+		out[i] = ops[j]
+	}
+	return out
+}
+
+// takeBack undoes, in ts's tier, the ops of tierIdx in [from, to), last
+// first. Failures are logged: the tiers disagree until the entry is
+// written again.
+func (p *pipeline) takeBack(ts *tableState, ops []translator.Op, tierIdx []int, from, to int) {
+	for j := len(tierIdx) - 1; j >= 0; j-- {
+		i := tierIdx[j]
+		if i < from || i >= to {
+			continue
+		}
+		if _, err := p.applyTier(ts, []translator.Op{inverse(ops[i])}); err != nil {
+			p.log.Error("tiers disagree on an entry", "table", ts.plan.table.Name, "tier", ts.tier, "err", err)
+		}
+	}
+}
+
+// inverse is the op that undoes op.
+func inverse(op translator.Op) translator.Op {
+	switch op.Kind {
+	case translator.OpInsert:
+		return translator.Op{Kind: translator.OpDelete, Entry: op.Entry}
+	case translator.OpDelete:
+		return translator.Op{Kind: translator.OpInsert, Entry: op.Entry}
+	case translator.OpModify:
+		return translator.Op{Kind: translator.OpModify, Entry: op.Prev, Prev: op.Entry}
+	}
+	return translator.Op{Kind: translator.OpSetDefault, Entry: op.Prev, Prev: op.Entry}
+}
+
+// applyTier applies a run of ops on one table to one tier.
+func (p *pipeline) applyTier(ts *tableState, ops []translator.Op) (int, error) {
+	if ts.plan.kind == kindTSS {
+		return p.applyTSS(ts, ops)
+	}
+	kind := ops[0].Kind
+	for i := range ops {
+		if ops[i].Kind != kind {
+			// Only an inverse mixes kinds; apply one op at a time.
+			n, err := p.applyDirect(ts, ops[:i])
+			if err != nil {
+				return n, err
+			}
+			m, err := p.applyTier(ts, ops[i:])
+			return i + m, err
+		}
+	}
+	return p.applyDirect(ts, ops)
+}
+
 // applyDirect applies a run of inserts, modifies or deletes to an exact or
 // LPM table: one BatchUpdate or BatchDelete. Side records are written before the entries
 // they describe and removed after them, so a record never outlives the
 // restore it serves except as a harmless leftover.
 func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error) {
+	if len(ops) == 0 {
+		return 0, nil
+	}
 	pl := ts.plan
 	kind := ops[0].Kind
+	if kind == translator.OpInsert && ts.poolMem != nil {
+		return p.insertChecked(ts, ops)
+	}
+	now := monoNow()
 	ks, vs := pl.keySize, pl.valueSize()
 	keys := make([]byte, len(ops)*ks)
 	var vals []byte
@@ -79,15 +200,19 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 			break
 		}
 		ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
+		owns := ts.ownsSide(e)
 		if kind == translator.OpDelete {
-			if _, ok := p.side.chunks[ref]; ok {
+			if _, ok := p.side.chunks[ref]; ok && owns {
 				delRefs, delOps = append(delRefs, ref), append(delOps, i)
 			}
 			continue
 		}
-		if err := encodeAction(vals[i*vs:(i+1)*vs], e.Action, flagHit, p.ports); err != nil {
+		if err := p.encodeValue(ts, e, vals[i*vs:(i+1)*vs], now); err != nil {
 			n, stopErr = i, err
 			break
+		}
+		if !owns {
+			continue
 		}
 		if needsSide(e) {
 			se := e.Saved()
@@ -128,12 +253,67 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 	} else {
 		done = n
 	}
+	if kind == translator.OpDelete {
+		for _, op := range ops[:done] {
+			if op.Entry.Origin == translator.OriginDatapath {
+				ts.releaseSlot()
+			}
+		}
+	}
 	if k := countBelow(delOps, done); k > 0 {
 		if err := p.side.del(delRefs[:k]); err != nil {
 			p.log.Error("side records outlive their entries", "table", pl.table.Name, "err", err)
 		}
 	}
 	return done, stopErr
+}
+
+// insertChecked inserts a run into an exact table whose datapath creates
+// entries, one element at a time with BPF_NOEXIST (a batch cannot take
+// it): a key the datapath created since the Device checked the store is
+// ALREADY_EXISTS, not overwritten. An entry the datapath created, put back
+// by a rollback, takes a pool slot again.
+func (p *pipeline) insertChecked(ts *tableState, ops []translator.Op) (int, error) {
+	pl := ts.plan
+	k, v := make([]byte, pl.keySize), make([]byte, pl.valueSize())
+	for i, op := range ops {
+		e := op.Entry
+		clear(k)
+		clear(v)
+		if err := pl.encodeKey(k, e.Match, p.ports); err != nil {
+			return i, err
+		}
+		if err := p.encodeValue(ts, e, v, monoNow()); err != nil {
+			return i, err
+		}
+		dp := e.Origin == translator.OriginDatapath
+		if dp && !ts.takeSlot() {
+			return i, translator.Errorf(translator.ErrFull, "table %s: the pool of datapath-created entries is full", pl.table.Name)
+		}
+		ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
+		side := !dp && ts.ownsSide(e) && needsSide(e)
+		if side {
+			se := e.Saved()
+			if _, err := p.side.put([]sideRef{ref}, [][]byte{encodeSaved(&se, 0)}); err != nil {
+				return i, err
+			}
+		}
+		if err := ts.entries.Update(k, v, ebpf.UpdateNoExist); err != nil {
+			if dp {
+				ts.releaseSlot()
+			}
+			if side {
+				if derr := p.side.del([]sideRef{ref}); derr != nil {
+					p.log.Error("remove side record", "table", pl.table.Name, "err", derr)
+				}
+			}
+			if errors.Is(err, ebpf.ErrKeyExist) {
+				return i, translator.Errorf(translator.ErrExists, "table %s: the datapath created an entry with this key", pl.table.Name)
+			}
+			return i, mapError(err, "table %s: insert", pl.table.Name)
+		}
+	}
+	return len(ops), nil
 }
 
 // countBelow counts the leading elements of sorted that are below n.
@@ -168,26 +348,38 @@ func (p *pipeline) undoSide(ts *tableState, ops []translator.Op, refs []sideRef,
 	}
 }
 
-// setDefault writes a table's default entry: the datapath slot, and a side
-// record unless it is the program's initial default.
-func (p *pipeline) setDefault(ts *tableState, op translator.Op) error {
+// setDefault writes a table's default entry: the datapath slot of every
+// tier (defaults are not placed), and a side record unless it is the
+// program's initial default.
+func (p *pipeline) setDefault(op translator.Op) error {
 	e := op.Entry
-	if err := p.writeDefault(ts, e.Action); err != nil {
-		return err
+	prev := e.Table.InitialDefault
+	if op.Prev != nil {
+		prev = op.Prev.Action
 	}
-	ref := sideRef{table: ts.plan.table.ID}
-	if e.Action == ts.plan.table.InitialDefault && !needsSide(e) {
+	var written []*tableState
+	undo := func() {
+		for _, ts := range written {
+			if rerr := p.writeDefault(ts, prev); rerr != nil {
+				p.log.Error("restore default action", "table", ts.plan.table.Name, "tier", ts.tier, "err", rerr)
+			}
+		}
+	}
+	for _, t := range p.tiers() {
+		ts := t.byID[e.Table.ID]
+		if err := p.writeDefault(ts, e.Action); err != nil {
+			undo()
+			return err
+		}
+		written = append(written, ts)
+	}
+	ref := sideRef{table: e.Table.ID}
+	if e.Action == e.Table.InitialDefault && !needsSide(e) {
 		return p.side.del([]sideRef{ref})
 	}
 	se := e.Saved()
 	if _, err := p.side.put([]sideRef{ref}, [][]byte{encodeSaved(&se, 0)}); err != nil {
-		prev := ts.plan.table.InitialDefault
-		if op.Prev != nil {
-			prev = op.Prev.Action
-		}
-		if rerr := p.writeDefault(ts, prev); rerr != nil {
-			p.log.Error("restore default action", "table", ts.plan.table.Name, "err", rerr)
-		}
+		undo()
 		return err
 	}
 	return nil
@@ -311,6 +503,12 @@ func (p *pipeline) stageTSS(ts *tableState, op translator.Op) (tssOp, error) {
 		if err != nil {
 			return st, err
 		}
+		if ts.tier == tierXDP {
+			// An entry in both tiers has the tc tier's handle.
+			if twin := p.byID[ts.plan.table.ID].tss.entries[te.id]; twin != nil {
+				te.handle = twin.handle
+			}
+		}
 		st.te, st.changes = te, s.insert(te)
 		if len(s.masks) > ts.masksCap {
 			s.remove(te)
@@ -375,9 +573,11 @@ func (p *pipeline) writeRun(ts *tableState, staged []tssOp) error {
 	var changes []change
 	for i := range staged {
 		st := &staged[i]
-		if st.op.Kind == translator.OpDelete {
+		switch {
+		case !ts.ownsSide(st.op.Entry):
+		case st.op.Kind == translator.OpDelete:
 			gone = append(gone, sideRef{table: ts.plan.table.ID, id: st.te.id})
-		} else {
+		default:
 			ref, rec := sideOf(ts, st, st.op.Entry)
 			refs, recs = append(refs, ref), append(recs, rec)
 		}
@@ -407,6 +607,9 @@ func (p *pipeline) restoreSide(ts *tableState, staged []tssOp) {
 	var del []sideRef
 	for i := range staged {
 		st := &staged[i]
+		if !ts.ownsSide(st.op.Entry) {
+			continue
+		}
 		switch st.op.Kind {
 		case translator.OpInsert:
 			del = append(del, sideRef{table: ts.plan.table.ID, id: st.te.id})
@@ -427,7 +630,8 @@ func (p *pipeline) restoreSide(ts *tableState, staged []tssOp) {
 // writeTSS writes one staged op: its side record and its masked keys.
 func (p *pipeline) writeTSS(ts *tableState, st *tssOp) error {
 	ref := sideRef{table: ts.plan.table.ID, id: st.te.id}
-	if st.op.Kind != translator.OpDelete {
+	owns := ts.ownsSide(st.op.Entry)
+	if st.op.Kind != translator.OpDelete && owns {
 		_, rec := sideOf(ts, st, st.op.Entry)
 		if _, err := p.side.put([]sideRef{ref}, [][]byte{rec}); err != nil {
 			return err
@@ -437,7 +641,7 @@ func (p *pipeline) writeTSS(ts *tableState, st *tssOp) error {
 		p.restoreSide(ts, []tssOp{*st})
 		return err
 	}
-	if st.op.Kind == translator.OpDelete {
+	if st.op.Kind == translator.OpDelete && owns {
 		if err := p.side.del([]sideRef{ref}); err != nil {
 			p.log.Error("side record outlives its entry", "table", ts.plan.table.Name, "err", err)
 		}
@@ -450,11 +654,16 @@ func (p *pipeline) writeTSS(ts *tableState, st *tssOp) error {
 func (p *pipeline) writeChanges(ts *tableState, changes []change) error {
 	ks, vs := ts.plan.keySize, ts.plan.valueSize()
 	var pk, pv, dk []byte
+	now := monoNow()
 	for _, c := range changes {
 		if c.val == nil {
 			dk = append(dk, c.key...)
 			continue
 		}
+		// A rewritten key counts as hit now: its last hit is not kept
+		// across rewrites (an idle notification may come one timeout
+		// late, never early).
+		ts.plan.stamp(c.val, now)
 		pk, pv = append(pk, c.key...), append(pv, c.val...)
 	}
 	if len(pk) > 0 {
@@ -492,6 +701,7 @@ func (p *pipeline) resync(ts *tableState, keys []string) {
 		seen[k] = true
 		var err error
 		if v := ts.tss.current(k); v != nil {
+			ts.plan.stamp(v, monoNow())
 			err = ts.entries.Put([]byte(k), v)
 		} else if err = ts.entries.Delete([]byte(k)); errors.Is(err, ebpf.ErrKeyNotExist) {
 			err = nil

@@ -97,12 +97,14 @@ func sortedPorts(ports map[uint32]string) []uint32 {
 	return out
 }
 
-// attachment is the datapath program's hook on one port: a pinned tcx link
-// or, on kernels without tcx (< 6.6), a cls_bpf filter in a clsact qdisc.
+// attachment is a datapath program's hook on one port: for the tc tier a
+// pinned tcx link or, on kernels without tcx (< 6.6), a cls_bpf filter in
+// a clsact qdisc; for the XDP tier a pinned XDP link.
 type attachment struct {
 	ifname  string
 	ifindex int
-	tcx     link.Link // nil for cls_bpf
+	tcx     link.Link // the link; nil for cls_bpf
+	mode    XDPMode   // XDP: the mode it attached in
 }
 
 // forceClsact makes attach skip tcx (tests of the fallback).

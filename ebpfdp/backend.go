@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
@@ -37,6 +38,19 @@ type Options struct {
 	// NetNSPath is the network namespace the ports live in (a path like
 	// /var/run/netns/NAME); "" is the daemon's own.
 	NetNSPath string
+	// XDPMode is how the XDP tier attaches to the ports when the device
+	// config has an XDP object (`ip link set dev IFACE xdpdrv|xdpgeneric
+	// obj ...`): XDPAuto (native where the driver supports it, generic
+	// elsewhere), XDPNative or XDPGeneric.
+	XDPMode XDPMode
+	// SweepInterval is how often idle timeouts and the aging of
+	// datapath-created entries are checked; default 1s.
+	SweepInterval time.Duration
+	// OnIdle receives what each aging sweep finds: controller entries idle
+	// for their idle timeout, and datapath-created entries it deleted
+	// (Removed). It is called from the sweep's goroutine, without the
+	// Backend's lock held, and should return quickly.
+	OnIdle func([]translator.IdleEntry)
 }
 
 // Backend is the ebpf datapath: the P4 pipeline runs as a BPF program at tc
@@ -59,17 +73,24 @@ type Backend struct {
 	log  *slog.Logger
 
 	// mu guards every field below. The Device calls one method at a time,
-	// but Counters may come from anywhere.
+	// but Counters, the Reads of datapath-created entries and the aging
+	// sweep may come from anywhere.
 	mu     sync.Mutex
 	cur    *pipeline              // the running pipeline; nil before Commit or Restore
 	ports  *portMap               // resolved at Commit or Restore
-	atts   map[string]*attachment // by interface name
+	atts   map[string]*attachment // tc hooks by interface name
+	xatts  map[string]*attachment // XDP hooks by interface name
 	closed bool
+	// sweepStop stops the aging sweep (closed by stopSweeper); sweepDone
+	// is closed when it has stopped. nil while no sweep runs.
+	sweepStop, sweepDone chan struct{}
 }
 
 var (
-	_ translator.Backend  = (*Backend)(nil)
-	_ translator.Restorer = (*Backend)(nil)
+	_ translator.Backend         = (*Backend)(nil)
+	_ translator.Restorer        = (*Backend)(nil)
+	_ translator.HitTracker      = (*Backend)(nil)
+	_ translator.DatapathCreator = (*Backend)(nil)
 )
 
 // DefaultPinRoot is where a device's datapath is pinned unless
@@ -96,45 +117,55 @@ func New(opts Options) (*Backend, error) {
 	}
 	return &Backend{
 		opts: opts, root: opts.PinRoot, ns: netnsRunner{path: opts.NetNSPath},
-		log: opts.Logger.With("backend", "ebpf"), atts: map[string]*attachment{},
+		log: opts.Logger.With("backend", "ebpf"), atts: map[string]*attachment{}, xatts: map[string]*attachment{},
 	}, nil
 }
 
-// prepare plans the tables of c and checks its datapath object against
-// them.
-func prepare(c *translator.Config) ([]*tablePlan, *binding, error) {
-	plans, err := plan(c)
+// prepare plans the tables of c and checks its datapath objects against
+// them: the tc object, and the XDP object if there is one (xb nil
+// otherwise).
+func prepare(c *translator.Config) (plans []*tablePlan, tb, xb *binding, err error) {
+	plans, err = plan(c)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	b, err := parseObject(c.Program.TCObject, plans)
-	if err != nil {
-		return nil, nil, err
+	if tb, err = parseObject(c.Program.TCObject, plans, tierTC); err != nil {
+		return nil, nil, nil, err
 	}
-	return plans, b, nil
+	if len(c.Program.XDPObject) > 0 {
+		if xb, err = parseObject(c.Program.XDPObject, plans, tierXDP); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	return plans, tb, xb, nil
 }
 
-// Verify checks that c can run: its tables fit the runtime, its object's
+// Verify checks that c can run: its tables fit the runtime, its objects'
 // maps match the P4Info, the kernel verifier accepts its programs (loaded
 // with one-entry maps and released, like `bpftool prog loadall` without
 // attaching), and every port exists (`ip link show IFACE`). It changes
 // nothing.
 func (b *Backend) Verify(c *translator.Config) error {
-	_, bind, err := prepare(c)
+	_, tb, xb, err := prepare(c)
 	if err != nil {
 		return err
 	}
-	spec := bind.spec.Copy()
-	for _, ms := range spec.Maps {
-		if _, ok := tableMapID(ms.Name); ok && (ms.Type == ebpf.Hash || ms.Type == ebpf.LPMTrie) {
-			ms.MaxEntries = 1
+	for _, bind := range []*binding{tb, xb} {
+		if bind == nil {
+			continue
 		}
+		spec := bind.spec.Copy()
+		for _, ms := range spec.Maps {
+			if _, ok := tableMapID(ms.Name); ok && (ms.Type == ebpf.Hash || ms.Type == ebpf.LPMTrie) {
+				ms.MaxEntries = 1
+			}
+		}
+		coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
+		if err != nil {
+			return loadError(err)
+		}
+		coll.Close()
 	}
-	coll, err := ebpf.NewCollectionWithOptions(spec, ebpf.CollectionOptions{})
-	if err != nil {
-		return loadError(err)
-	}
-	coll.Close()
 	return b.ns.do(func(h *netlink.Handle) error {
 		_, err := resolvePorts(h, b.opts.Ports)
 		return err
@@ -163,7 +194,7 @@ func (b *Backend) Reconcile(c *translator.Config, entries []*translator.Entry) e
 }
 
 func (b *Backend) replace(c *translator.Config, ops []translator.Op) error {
-	plans, bind, err := prepare(c)
+	plans, tb, xb, err := prepare(c)
 	if err != nil {
 		return err
 	}
@@ -184,7 +215,7 @@ func (b *Backend) replace(c *translator.Config, ops []translator.Op) error {
 		return err
 	}
 	ports := newPortMap(ifindex)
-	p, err := newPipeline(c, plans, bind, ports, b.genDir(gen), gen, b.log)
+	p, err := newPipeline(c, plans, tb, xb, ports, b.genDir(gen), gen, b.log)
 	if err != nil {
 		return err
 	}
@@ -196,14 +227,40 @@ func (b *Backend) replace(c *translator.Config, ops []translator.Op) error {
 		p.destroy()
 		return err
 	}
+	if err := b.attachXDPAll(p, ifindex); err != nil {
+		b.restoreTC(ifindex)
+		p.destroy()
+		return err
+	}
+	// The old program stops running here: its maps, and with them the
+	// entries its datapath created, go when the pins are removed.
 	old := b.cur
 	b.cur, b.ports = p, ports
 	if old != nil {
 		old.close()
 	}
 	b.removeStale()
-	b.log.Info("pipeline running", "pipeline", c.Program.Name, "generation", gen, "ports", len(ifindex))
+	b.startSweeper()
+	b.log.Info("pipeline running", "pipeline", c.Program.Name, "generation", gen, "ports", len(ifindex), "xdp", p.xdp != nil)
 	return nil
+}
+
+// restoreTC puts every port back on the running program after a failed
+// switch (or detaches them on a first commit).
+func (b *Backend) restoreTC(ifindex map[uint32]uint32) {
+	err := b.ns.do(func(h *netlink.Handle) error {
+		var all []*attachment
+		for _, port := range sortedPorts(b.opts.Ports) {
+			if a := b.atts[b.opts.Ports[port]]; a != nil {
+				all = append(all, a)
+			}
+		}
+		b.undoAttach(h, all)
+		return nil
+	})
+	if err != nil {
+		b.log.Error("ports not restored", "err", err)
+	}
 }
 
 // attachAll points every port at p's program. If a port fails, the ports
@@ -255,7 +312,9 @@ func (b *Backend) undoAttach(h *netlink.Handle, switched []*attachment) {
 
 // Apply performs ops in order on the running pipeline's maps, as `tc
 // p4ctrl create|update|delete` does on a P4TC kernel; see
-// translator.Backend for what n and err mean.
+// translator.Backend for what n and err mean. An entry goes to the tiers
+// its placement names (sw: tc, hw: XDP, both: each the pipeline has);
+// entries the datapath created live in the tc tier.
 func (b *Backend) Apply(ops []translator.Op) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -268,6 +327,16 @@ func (b *Backend) Apply(ops []translator.Op) (int, error) {
 	return b.cur.apply(ops)
 }
 
+// Tier names the tiers of the datapath, for TierCounters.
+type Tier = tierKind
+
+const (
+	// TierTC is the software tier: the program at tc ingress.
+	TierTC = tierTC
+	// TierXDP is the XDP tier in front of it.
+	TierXDP = tierXDP
+)
+
 // Counters are a table's counts in one tier, summed over CPUs (the
 // statistics `tc -s` shows for a P4TC table).
 type Counters struct {
@@ -279,15 +348,28 @@ type Counters struct {
 	Created, CreateFailed uint64
 }
 
-// Counters reads the hit and miss counters of a table by P4Info id, like
-// `tc -s p4ctrl get` shows them on P4TC.
+// Counters reads the counters of a table by P4Info id in the tc tier,
+// like `tc -s p4ctrl get` shows them on P4TC.
 func (b *Backend) Counters(tableID uint32) (Counters, error) {
+	return b.TierCounters(TierTC, tableID)
+}
+
+// TierCounters reads the counters of a table in one tier: how many
+// packets hit and missed it there (a packet the XDP tier handles never
+// reaches the tc tier's counters).
+func (b *Backend) TierCounters(tier Tier, tableID uint32) (Counters, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cur == nil {
 		return Counters{}, translator.Errorf(translator.ErrPrecondition, "ebpf datapath: no pipeline committed")
 	}
-	ts := b.cur.byID[tableID]
+	t := &b.cur.tier
+	if tier == TierXDP {
+		if t = b.cur.xdp; t == nil {
+			return Counters{}, translator.Errorf(translator.ErrNotFound, "the pipeline has no XDP tier")
+		}
+	}
+	ts := t.byID[tableID]
 	if ts == nil {
 		return Counters{}, translator.Errorf(translator.ErrNotFound, "table id %#x is not in the pipeline", tableID)
 	}
@@ -300,6 +382,7 @@ func (b *Backend) Counters(tableID uint32) (Counters, error) {
 // everything stays for the next p4tcd. A backend that never ran a
 // pipeline (no Commit, no successful Restore) leaves the pin root alone.
 func (b *Backend) Close() error {
+	b.stopSweeper()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
@@ -308,9 +391,11 @@ func (b *Backend) Close() error {
 	b.closed = true
 	var errs []error
 	if b.opts.KeepForwarding {
-		for _, a := range b.atts {
-			if a.tcx != nil {
-				a.tcx.Close()
+		for _, as := range []map[string]*attachment{b.atts, b.xatts} {
+			for _, a := range as {
+				if a.tcx != nil {
+					a.tcx.Close()
+				}
 			}
 		}
 		if b.cur != nil {
@@ -318,7 +403,14 @@ func (b *Backend) Close() error {
 		}
 		return nil
 	}
+	// Without the program, the entries its datapath created go with its
+	// maps; controller entries too (the next p4tcd starts empty).
 	err := b.ns.do(func(h *netlink.Handle) error {
+		for _, a := range b.xatts {
+			if err := detachXDP(a, b.xdpLinkPin(a.ifname)); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		for _, a := range b.atts {
 			if err := detach(h, a, b.linkPin(a.ifname)); err != nil {
 				errs = append(errs, err)
@@ -341,6 +433,9 @@ func (b *Backend) Close() error {
 func (b *Backend) genDir(gen uint64) string { return filepath.Join(b.root, fmt.Sprintf("g%d", gen)) }
 func (b *Backend) linkPin(ifname string) string {
 	return filepath.Join(b.root, "links", ifname)
+}
+func (b *Backend) xdpLinkPin(ifname string) string {
+	return filepath.Join(b.root, "xdplinks", ifname)
 }
 
 // gens lists the pipeline generations pinned under the root, oldest first.

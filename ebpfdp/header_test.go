@@ -17,6 +17,7 @@ var update = flag.Bool("update", false, "rewrite the golden tables headers")
 func TestTablesHeaderGolden(t *testing.T) {
 	for _, tc := range []struct{ p4info, json, golden string }{
 		{l3P4Info, l3JSON, exampleDir + "/l3router_tables.h"},
+		{ctP4Info, ctJSON, ctDir + "/conntrack_tables.h"},
 		{kindsP4Info, kindsJSON, "testdata/kinds_tables.h"},
 	} {
 		c, err := p4test.Compile(tc.p4info, tc.json, nil)
@@ -144,7 +145,7 @@ func TestParseObjectMismatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = parseObject(c.Program.TCObject, plans)
+	_, err = parseObject(c.Program.TCObject, plans, tierTC)
 	if !errors.Is(err, translator.ErrInvalid) || !strings.Contains(err.Error(), "maps do not match the P4Info") {
 		t.Errorf("parse l3router.o for kinds: %v", err)
 	}
@@ -154,7 +155,7 @@ func TestParseObjectMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	plans, _ = plan(c)
-	b, err := parseObject(c.Program.TCObject, plans)
+	b, err := parseObject(c.Program.TCObject, plans, tierTC)
 	if err != nil {
 		t.Fatal(err)
 	}

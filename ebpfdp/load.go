@@ -14,9 +14,12 @@ import (
 	"github.com/p4tcd/p4tcd/translator"
 )
 
-// ingressProgram is the name p4tcd looks for when an object holds several
-// tc programs.
-const ingressProgram = "p4tc_ingress"
+// ingressProgram and xdpProgram are the names p4tcd looks for when an
+// object holds several tc or XDP programs.
+const (
+	ingressProgram = "p4tc_ingress"
+	xdpProgram     = "p4tc_xdp"
+)
 
 // binding is what p4tcd learnt from a datapath object about its tables.
 type binding struct {
@@ -25,22 +28,28 @@ type binding struct {
 	prog string
 	// masks is the mask list capacity of each ternary table, by P4TC id.
 	masks map[uint32]int
+	// tier is the tier the object is for.
+	tier tierKind
 }
 
-// parseObject reads a datapath object and checks its maps against the
-// plans: every table's maps exist, with the kind, key and value sizes the
-// plan requires ("maps do not match the P4Info" otherwise), and every
-// p4tc_t<id> map belongs to a table. It sizes the entry maps from the
-// plans. Programs in P4TC's sections ("p4tc/main") are tc programs.
-func parseObject(obj []byte, plans []*tablePlan) (*binding, error) {
+// parseObject reads a datapath object of a tier and checks its maps
+// against the plans: every table's maps exist, with the kind, key and
+// value sizes the plan requires ("maps do not match the P4Info"
+// otherwise), and every p4tc_t<id> map belongs to a table. It sizes the
+// entry maps from the plans (the tc tier's exact tables with room for
+// their pools). Programs in P4TC's sections ("p4tc/main") are tc programs;
+// the XDP tier's object must hold one XDP program (or one named
+// p4tc_xdp).
+func parseObject(obj []byte, plans []*tablePlan, k tierKind) (*binding, error) {
+	what := map[tierKind]string{tierTC: "tc_object", tierXDP: "xdp_object"}[k]
 	if len(obj) == 0 {
-		return nil, translator.Errorf(translator.ErrInvalid, "ebpf datapath: the device config has no tc_object")
+		return nil, translator.Errorf(translator.ErrInvalid, "ebpf datapath: the device config has no %s", what)
 	}
 	spec, err := ebpf.LoadCollectionSpecFromReader(bytes.NewReader(obj))
 	if err != nil {
-		return nil, translator.Errorf(translator.ErrInvalid, "tc_object: %v", err)
+		return nil, translator.Errorf(translator.ErrInvalid, "%s: %v", what, err)
 	}
-	b := &binding{spec: spec, masks: map[uint32]int{}}
+	b := &binding{spec: spec, masks: map[uint32]int{}, tier: k}
 	ids := map[uint32]bool{}
 	for _, p := range plans {
 		ids[p.id] = true
@@ -53,23 +62,27 @@ func parseObject(obj []byte, plans []*tablePlan) (*binding, error) {
 			return nil, translator.Errorf(translator.ErrInvalid, "maps do not match the P4Info: map %s is for P4TC table %d, which no P4Info table has", name, id)
 		}
 	}
-	var tc []string
+	want, named := ebpf.SchedCLS, ingressProgram
+	if k == tierXDP {
+		want, named = ebpf.XDP, xdpProgram
+	}
+	var progs []string
 	for name, ps := range spec.Programs {
 		if ps.Type == ebpf.UnspecifiedProgram && strings.HasPrefix(ps.SectionName, "p4tc/") {
 			ps.Type = ebpf.SchedCLS
 		}
-		if ps.Type == ebpf.SchedCLS {
-			tc = append(tc, name)
+		if ps.Type == want {
+			progs = append(progs, name)
 		}
 	}
-	sort.Strings(tc)
+	sort.Strings(progs)
 	switch {
-	case len(tc) == 1:
-		b.prog = tc[0]
-	case spec.Programs[ingressProgram] != nil && spec.Programs[ingressProgram].Type == ebpf.SchedCLS:
-		b.prog = ingressProgram
+	case len(progs) == 1:
+		b.prog = progs[0]
+	case spec.Programs[named] != nil && spec.Programs[named].Type == want:
+		b.prog = named
 	default:
-		return nil, translator.Errorf(translator.ErrInvalid, "tc_object: want one tc program (or one named %s) to attach at ingress, found %d %q", ingressProgram, len(tc), tc)
+		return nil, translator.Errorf(translator.ErrInvalid, "%s: want one %v program (or one named %s) to attach, found %d %q", what, want, named, len(progs), progs)
 	}
 	return b, nil
 }
@@ -126,6 +139,10 @@ func (b *binding) bindTable(p *tablePlan) error {
 			return err
 		}
 		ms.MaxEntries = p.entriesCap()
+		if b.tier == tierXDP {
+			// Entries the datapath creates live in the tc tier.
+			ms.MaxEntries = p.entries
+		}
 		pm, err := want(p.poolMap(), ebpf.Array, 4, 8)
 		if err != nil {
 			return err

@@ -15,28 +15,56 @@ import (
 	"github.com/p4tcd/p4tcd/translator"
 )
 
-// pipeline is one loaded datapath object with its maps: the running one,
-// or one being prepared by Commit or Reconcile. It is pinned in its own
+// pipeline is one loaded datapath with its maps: the running one, or one
+// being prepared by Commit or Reconcile. It is pinned in its own
 // generation directory, so replacing it never touches the one that runs.
-// The Backend's mutex guards it.
+// It has a software tier (the tc program, embedded) and, when the device
+// config has an XDP object, an XDP tier with maps of its own. The
+// Backend's mutex guards it.
 type pipeline struct {
+	tier         // the software tier: the tc program and its tables
+	xdp    *tier // the XDP tier, or nil
 	gen    uint64
 	dir    string
 	cfg    *translator.Config
-	bind   *binding
-	prog   *ebpf.Program
-	tables []*tableState // P4Info order
-	byID   map[uint32]*tableState
 	side   sideStore
 	config *ebpf.Map
 	ports  *portMap
 	log    *slog.Logger
+	// idle tracks the controller entries with idle timeouts (aging.go).
+	idle *idleIndex
 }
 
-// tableState is a table's maps and, for ternary tables, p4tcd's view of
-// its tuple space.
+// tierKind tells the two tiers apart.
+type tierKind uint8
+
+const (
+	// tierTC is the software tier: the tc ingress program.
+	tierTC tierKind = iota
+	// tierXDP is the XDP tier (p4tcd's hardware tier): entries placed hw
+	// or both, hit before the tc tier; a miss passes the packet to it.
+	tierXDP
+)
+
+func (k tierKind) String() string { return [...]string{"tc", "xdp"}[k] }
+
+// tier is one program of the pipeline with its table maps.
+type tier struct {
+	kind   tierKind
+	bind   *binding
+	prog   *ebpf.Program
+	tables []*tableState // P4Info order
+	byID   map[uint32]*tableState
+}
+
+// tableState is a table's maps in one tier and, for ternary tables,
+// p4tcd's view of its tuple space there.
 type tableState struct {
-	plan    *tablePlan
+	plan *tablePlan
+	// bind is the binding of the tier's object (inner map specs).
+	bind *binding
+	// tier is the tier the maps belong to.
+	tier    tierKind
 	entries *ebpf.Map // nil for keyless tables
 	masks   *ebpf.Map // outer map of the mask list (TSS)
 	mprio   *ebpf.Map // top priority of each mask slot (TSS)
@@ -45,9 +73,19 @@ type tableState struct {
 	topMem []byte
 	dflt   *ebpf.Map // outer map of the default slot
 	stats  *ebpf.Map
+	// pool is the pool map of an exact table ({cap, used}), mapped at
+	// poolMem for atomic updates; only the tc tier's is used.
+	pool    *ebpf.Map
+	poolMem []byte
 	// masksCap is the number of masks a mask list holds.
 	masksCap int
 	tss      *tss
+}
+
+// ownsSide reports whether this tier writes e's side record: the tc tier
+// for entries it holds, the XDP tier for entries placed hw only.
+func (ts *tableState) ownsSide(e *translator.Entry) bool {
+	return ts.tier == tierTC || e.Placement == translator.PlaceHW
 }
 
 // maps lists the table's runtime maps by name, for pinning.
@@ -59,6 +97,9 @@ func (ts *tableState) maps() map[string]*ebpf.Map {
 	if ts.masks != nil {
 		m[ts.plan.masksMap()] = ts.masks
 		m[ts.plan.mprioMap()] = ts.mprio
+	}
+	if ts.pool != nil {
+		m[ts.plan.poolMap()] = ts.pool
 	}
 	return m
 }
@@ -84,21 +125,31 @@ func (ts *tableState) setTop(i, v uint32) {
 	atomic.StoreUint32((*uint32)(unsafe.Pointer(&ts.topMem[i*8])), v)
 }
 
-// close releases the pipeline's file descriptors; pins stay.
-func (p *pipeline) close() {
-	if p.prog != nil {
-		p.prog.Close()
+// close releases the tier's file descriptors and mappings; pins stay.
+func (t *tier) close() {
+	if t.prog != nil {
+		t.prog.Close()
 	}
-	for _, ts := range p.tables {
-		if ts.topMem != nil {
-			unix.Munmap(ts.topMem)
-			ts.topMem = nil
+	for _, ts := range t.tables {
+		for _, mem := range []*[]byte{&ts.topMem, &ts.poolMem} {
+			if *mem != nil {
+				unix.Munmap(*mem)
+				*mem = nil
+			}
 		}
 		for _, m := range ts.maps() {
 			if m != nil {
 				m.Close()
 			}
 		}
+	}
+}
+
+// close releases the pipeline's file descriptors; pins stay.
+func (p *pipeline) close() {
+	p.tier.close()
+	if p.xdp != nil {
+		p.xdp.close()
 	}
 	if p.side.m != nil {
 		p.side.m.Close()
@@ -109,61 +160,128 @@ func (p *pipeline) close() {
 }
 
 // destroy closes the pipeline and removes its pins: once no program runs
-// it, the kernel frees it.
+// it, the kernel frees it, and with it every entry the datapath created.
 func (p *pipeline) destroy() error {
 	p.close()
 	return os.RemoveAll(p.dir)
 }
 
-// newPipeline loads a datapath object for c, pins it under dir, and fills
-// what a fresh pipeline holds: each table's initial default action, the
-// committed config, an empty side map. Nothing is attached.
-func newPipeline(c *translator.Config, plans []*tablePlan, b *binding, ports *portMap, dir string, gen uint64, log *slog.Logger) (*pipeline, error) {
+// tiers lists the pipeline's tiers: tc, then XDP if there is one.
+func (p *pipeline) tiers() []*tier {
+	if p.xdp == nil {
+		return []*tier{&p.tier}
+	}
+	return []*tier{&p.tier, p.xdp}
+}
+
+// shareHandles makes the XDP tier's tuple spaces take owner handles from
+// the tc tier's counters.
+func (p *pipeline) shareHandles() {
+	for _, ts := range p.xdp.tables {
+		if ts.tss != nil {
+			ts.tss.handles = p.byID[ts.plan.table.ID].tss.handles
+		}
+	}
+}
+
+// tierDir is where a tier is pinned: the generation directory for tc,
+// its xdp subdirectory for XDP.
+func tierDir(dir string, k tierKind) string {
+	if k == tierXDP {
+		return filepath.Join(dir, "xdp")
+	}
+	return dir
+}
+
+// loadTier loads one datapath object of c as a tier and pins it under
+// dir: its program at prog, its maps under maps/.
+func loadTier(k tierKind, plans []*tablePlan, b *binding, dir string) (*tier, error) {
 	coll, err := ebpf.NewCollectionWithOptions(b.spec, ebpf.CollectionOptions{})
 	if err != nil {
 		return nil, loadError(err)
 	}
-	p := &pipeline{gen: gen, dir: dir, cfg: c, bind: b, ports: ports, byID: map[uint32]*tableState{}, log: log}
-	p.prog = coll.DetachProgram(b.prog)
+	t := &tier{kind: k, bind: b, byID: map[uint32]*tableState{}}
+	t.prog = coll.DetachProgram(b.prog)
 	for _, pl := range plans {
 		ts := &tableState{
-			plan: pl, dflt: coll.DetachMap(pl.defaultsMap()), stats: coll.DetachMap(pl.statsMap()),
+			plan: pl, bind: b, tier: k, dflt: coll.DetachMap(pl.defaultsMap()), stats: coll.DetachMap(pl.statsMap()),
 			masksCap: b.masks[pl.id],
 		}
 		if pl.kind != kindKeyless {
 			ts.entries = coll.DetachMap(pl.entriesMap())
 		}
+		if pl.kind == kindExact {
+			ts.pool = coll.DetachMap(pl.poolMap())
+		}
 		if pl.kind == kindTSS {
 			ts.masks, ts.mprio = coll.DetachMap(pl.masksMap()), coll.DetachMap(pl.mprioMap())
 			ts.tss = newTSS(pl)
 		}
-		p.tables = append(p.tables, ts)
-		p.byID[pl.table.ID] = ts
+		t.tables = append(t.tables, ts)
+		t.byID[pl.table.ID] = ts
 	}
 	coll.Close() // the program keeps what it uses; p4tcd kept its maps
+	if err := t.mapMemory(); err != nil {
+		t.close()
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "maps"), 0o700); err != nil {
+		t.close()
+		return nil, fmt.Errorf("create pin dir: %w", err)
+	}
+	if err := t.prog.Pin(filepath.Join(dir, "prog")); err != nil {
+		t.close()
+		return nil, fmt.Errorf("pin %s program: %w", k, err)
+	}
+	for _, ts := range t.tables {
+		for name, m := range ts.maps() {
+			if err := m.Pin(filepath.Join(dir, "maps", name)); err != nil {
+				t.close()
+				return nil, fmt.Errorf("pin map %s: %w", name, err)
+			}
+		}
+	}
+	return t, nil
+}
+
+// mapMemory maps the mmapable arrays (mask priorities, pools).
+func (t *tier) mapMemory() error {
+	for _, ts := range t.tables {
+		if ts.mprio != nil && ts.topMem == nil {
+			if err := ts.mapTops(); err != nil {
+				return err
+			}
+		}
+		if ts.pool != nil && ts.poolMem == nil && t.kind == tierTC {
+			b, err := unix.Mmap(ts.pool.FD(), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+			if err != nil {
+				return fmt.Errorf("table %s: map pool: %w", ts.plan.table.Name, err)
+			}
+			ts.poolMem = b
+		}
+	}
+	return nil
+}
+
+// newPipeline loads the datapath objects of c (tc, and XDP when xb is
+// set), pins them under dir, and fills what a fresh pipeline holds: each
+// table's initial default action in every tier, the pools' capacities,
+// the committed config, an empty side map. Nothing is attached.
+func newPipeline(c *translator.Config, plans []*tablePlan, b, xb *binding, ports *portMap, dir string, gen uint64, log *slog.Logger) (*pipeline, error) {
+	t, err := loadTier(tierTC, plans, b, dir)
+	if err != nil {
+		return nil, err
+	}
+	p := &pipeline{tier: *t, gen: gen, dir: dir, cfg: c, ports: ports, log: log, idle: newIdleIndex()}
 	fail := func(err error) (*pipeline, error) {
 		p.destroy()
 		return nil, err
 	}
-	for _, ts := range p.tables {
-		if ts.mprio != nil {
-			if err := ts.mapTops(); err != nil {
-				return fail(err)
-			}
+	if xb != nil {
+		if p.xdp, err = loadTier(tierXDP, plans, xb, tierDir(dir, tierXDP)); err != nil {
+			return fail(err)
 		}
-	}
-	if err := os.MkdirAll(filepath.Join(dir, "maps"), 0o700); err != nil {
-		return fail(fmt.Errorf("create pin dir: %w", err))
-	}
-	if err := p.prog.Pin(filepath.Join(dir, "prog")); err != nil {
-		return fail(fmt.Errorf("pin program: %w", err))
-	}
-	for _, ts := range p.tables {
-		for name, m := range ts.maps() {
-			if err := m.Pin(filepath.Join(dir, "maps", name)); err != nil {
-				return fail(fmt.Errorf("pin map %s: %w", name, err))
-			}
-		}
+		p.shareHandles()
 	}
 	if p.side.m, err = newSideMap(plans); err != nil {
 		return fail(err)
@@ -178,9 +296,16 @@ func newPipeline(c *translator.Config, plans []*tablePlan, b *binding, ports *po
 	if err := p.config.Pin(filepath.Join(dir, configMapName)); err != nil {
 		return fail(fmt.Errorf("pin config map: %w", err))
 	}
+	for _, tr := range p.tiers() {
+		for _, ts := range tr.tables {
+			if err := p.writeDefault(ts, ts.plan.table.InitialDefault); err != nil {
+				return fail(err)
+			}
+		}
+	}
 	for _, ts := range p.tables {
-		if err := p.writeDefault(ts, ts.plan.table.InitialDefault); err != nil {
-			return fail(err)
+		if ts.poolMem != nil {
+			ts.setPoolCap(ts.plan.pool)
 		}
 	}
 	return p, nil
@@ -287,7 +412,7 @@ func (p *pipeline) writeDefault(ts *tableState, ac *translator.ActionCall) error
 	if err := encodeAction(slot, ac, flagDefaultMiss, p.ports); err != nil {
 		return err
 	}
-	inner, err := ebpf.NewMap(p.bind.spec.Maps[ts.plan.defaultsMap()].InnerMap.Copy())
+	inner, err := ebpf.NewMap(ts.bind.spec.Maps[ts.plan.defaultsMap()].InnerMap.Copy())
 	if err != nil {
 		return mapError(err, "table %s: create default action slot", name)
 	}
@@ -305,7 +430,7 @@ func (p *pipeline) writeDefault(ts *tableState, ac *translator.ActionCall) error
 // way writeDefault replaces a default action.
 func (p *pipeline) publishMasks(ts *tableState, list []byte) error {
 	name := ts.plan.table.Name
-	inner, err := ebpf.NewMap(p.bind.spec.Maps[ts.plan.masksMap()].InnerMap.Copy())
+	inner, err := ebpf.NewMap(ts.bind.spec.Maps[ts.plan.masksMap()].InnerMap.Copy())
 	if err != nil {
 		return mapError(err, "table %s: create mask list", name)
 	}

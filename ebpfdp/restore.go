@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"sort"
 
@@ -59,25 +60,37 @@ func (b *Backend) Restore() (*translator.Snapshot, error) {
 		p.close()
 		return nil, fmt.Errorf("restore generation %d: %w", gen, err)
 	}
+	xlinks, err := loadLinks(b.xdpLinkPin(""))
+	if err != nil {
+		closeLinks()
+		p.close()
+		return nil, fmt.Errorf("restore: %w", err)
+	}
 	b.cur, b.ports = p, ports
 	for name, l := range links {
 		b.atts[name] = &attachment{ifname: name, tcx: l}
 	}
+	for name, l := range xlinks {
+		b.xatts[name] = &attachment{ifname: name, tcx: l, mode: b.opts.XDPMode}
+	}
 	if err := b.adoptPorts(ifindex); err != nil {
 		// Leave what is pinned for another try: Close must not take it
 		// down.
-		for _, a := range b.atts {
-			if a.tcx != nil {
-				a.tcx.Close()
+		for _, as := range []map[string]*attachment{b.atts, b.xatts} {
+			for _, a := range as {
+				if a.tcx != nil {
+					a.tcx.Close()
+				}
 			}
 		}
-		b.atts = map[string]*attachment{}
+		b.atts, b.xatts = map[string]*attachment{}, map[string]*attachment{}
 		p.close()
 		b.cur, b.ports = nil, nil
 		return nil, fmt.Errorf("restore: %w", err)
 	}
 	b.removeStale()
-	b.log.Info("pipeline restored", "pipeline", p.cfg.Program.Name, "generation", gen, "entries", len(entries))
+	b.startSweeper()
+	b.log.Info("pipeline restored", "pipeline", p.cfg.Program.Name, "generation", gen, "entries", len(entries), "xdp", p.xdp != nil)
 	return &translator.Snapshot{Config: raw, Entries: entries}, nil
 }
 
@@ -141,8 +154,56 @@ func (b *Backend) adoptPorts(ifindex map[uint32]uint32) error {
 				return fmt.Errorf("port %d: %w", port, err)
 			}
 		}
-		return nil
+		return b.adoptXDP(ifindex)
 	})
+}
+
+// adoptXDP makes every --port run the restored XDP tier (when there is
+// one), and detaches p4tcd's XDP programs elsewhere. It runs in the
+// ports' namespace.
+func (b *Backend) adoptXDP(ifindex map[uint32]uint32) error {
+	want := map[string]bool{}
+	if b.cur.xdp != nil {
+		for _, name := range b.opts.Ports {
+			want[name] = true
+		}
+	}
+	for name, a := range b.xatts {
+		if !want[name] {
+			if err := detachXDP(a, b.xdpLinkPin(name)); err != nil {
+				b.log.Warn("stale xdp program not detached", "port", name, "err", err)
+			}
+			delete(b.xatts, name)
+		}
+	}
+	if b.cur.xdp == nil {
+		return nil
+	}
+	progID := ebpf.ProgramID(0)
+	if info, err := b.cur.xdp.prog.Info(); err == nil {
+		progID, _ = info.ID()
+	}
+	for _, port := range sortedPorts(b.opts.Ports) {
+		name := b.opts.Ports[port]
+		a := b.xatts[name]
+		if a == nil {
+			a = &attachment{ifname: name}
+			b.xatts[name] = a
+		}
+		a.ifindex = int(ifindex[port])
+		if a.tcx != nil {
+			if info, err := a.tcx.Info(); err == nil && info.Program == progID {
+				continue
+			}
+		}
+		if err := os.MkdirAll(b.xdpLinkPin(""), 0o700); err != nil {
+			return fmt.Errorf("create pin root: %w", err)
+		}
+		if err := attachXDP(a, b.cur.xdp.prog, b.xdpLinkPin(name), b.opts.XDPMode); err != nil {
+			return fmt.Errorf("port %d: %w", port, err)
+		}
+	}
+	return nil
 }
 
 // openPipeline opens a pinned pipeline generation.
@@ -161,18 +222,38 @@ func openPipeline(dir string, gen uint64, ports *portMap, log *slog.Logger) (*pi
 		cm.Close()
 		return nil, nil, fmt.Errorf("pinned config: %w", err)
 	}
-	plans, bind, err := prepare(c)
+	plans, tb, xb, err := prepare(c)
 	if err != nil {
 		cm.Close()
 		return nil, nil, fmt.Errorf("pinned config: %w", err)
 	}
-	p := &pipeline{gen: gen, dir: dir, cfg: c, bind: bind, config: cm, ports: ports, byID: map[uint32]*tableState{}, log: log}
+	p := &pipeline{gen: gen, dir: dir, cfg: c, config: cm, ports: ports, log: log, idle: newIdleIndex()}
+	p.tier = tier{kind: tierTC, bind: tb, byID: map[uint32]*tableState{}}
 	fail := func(err error) (*pipeline, []byte, error) {
 		p.close()
 		return nil, nil, err
 	}
-	if p.prog, err = ebpf.LoadPinnedProgram(filepath.Join(dir, "prog"), nil); err != nil {
-		return fail(fmt.Errorf("open program: %w", err))
+	if err := openTier(&p.tier, plans, dir); err != nil {
+		return fail(err)
+	}
+	if xb != nil {
+		p.xdp = &tier{kind: tierXDP, bind: xb, byID: map[uint32]*tableState{}}
+		if err := openTier(p.xdp, plans, tierDir(dir, tierXDP)); err != nil {
+			return fail(err)
+		}
+		p.shareHandles()
+	}
+	if p.side.m, err = ebpf.LoadPinnedMap(filepath.Join(dir, sideMapName), nil); err != nil {
+		return fail(fmt.Errorf("open side map: %w", err))
+	}
+	return p, raw, nil
+}
+
+// openTier opens the pinned program and maps of a tier.
+func openTier(t *tier, plans []*tablePlan, dir string) error {
+	var err error
+	if t.prog, err = ebpf.LoadPinnedProgram(filepath.Join(dir, "prog"), nil); err != nil {
+		return fmt.Errorf("open %s program: %w", t.kind, err)
 	}
 	open := func(name string) (*ebpf.Map, error) {
 		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "maps", name), nil)
@@ -182,41 +263,42 @@ func openPipeline(dir string, gen uint64, ports *portMap, log *slog.Logger) (*pi
 		return m, nil
 	}
 	for _, pl := range plans {
-		ts := &tableState{plan: pl, masksCap: bind.masks[pl.id]}
-		p.tables = append(p.tables, ts)
-		p.byID[pl.table.ID] = ts
+		ts := &tableState{plan: pl, bind: t.bind, tier: t.kind, masksCap: t.bind.masks[pl.id]}
+		t.tables = append(t.tables, ts)
+		t.byID[pl.table.ID] = ts
 		if ts.dflt, err = open(pl.defaultsMap()); err != nil {
-			return fail(err)
+			return err
 		}
 		if ts.stats, err = open(pl.statsMap()); err != nil {
-			return fail(err)
+			return err
 		}
 		if pl.kind != kindKeyless {
 			if ts.entries, err = open(pl.entriesMap()); err != nil {
-				return fail(err)
+				return err
+			}
+		}
+		if pl.kind == kindExact {
+			if ts.pool, err = open(pl.poolMap()); err != nil {
+				return err
 			}
 		}
 		if pl.kind == kindTSS {
 			if ts.masks, err = open(pl.masksMap()); err != nil {
-				return fail(err)
+				return err
 			}
 			if ts.mprio, err = open(pl.mprioMap()); err != nil {
-				return fail(err)
-			}
-			if err := ts.mapTops(); err != nil {
-				return fail(err)
+				return err
 			}
 			ts.tss = newTSS(pl)
 		}
 	}
-	if p.side.m, err = ebpf.LoadPinnedMap(filepath.Join(dir, sideMapName), nil); err != nil {
-		return fail(fmt.Errorf("open side map: %w", err))
-	}
-	return p, raw, nil
+	return t.mapMemory()
 }
 
-// readBack reads every entry of an opened pipeline and rebuilds p4tcd's
-// state of it (side record chunks, tuple spaces).
+// readBack reads every controller entry of an opened pipeline and
+// rebuilds p4tcd's state of it (side record chunks, tuple spaces of both
+// tiers, the idle index). Entries the datapath created stay in their maps,
+// with their pool slots and ages: Reads list them live.
 func (p *pipeline) readBack() ([]translator.SavedEntry, error) {
 	recs, err := p.side.load()
 	if err != nil {
@@ -239,7 +321,7 @@ func (p *pipeline) readBack() ([]translator.SavedEntry, error) {
 		case kindExact, kindLPM:
 			got, err = p.readDirect(ts, recs, used)
 		case kindTSS:
-			got, err = p.readTSS(ts, recs, used)
+			got, err = p.readTSS(recs, used, tid)
 		}
 		if err != nil {
 			return nil, err
@@ -258,6 +340,19 @@ func (p *pipeline) readBack() ([]translator.SavedEntry, error) {
 			p.log.Warn("stale side records not removed", "err", err)
 		}
 	}
+	for i := range out {
+		se := &out[i]
+		if se.IdleTimeoutNs == 0 || se.IsDefault {
+			continue
+		}
+		t := p.cfg.Tables[se.TableID]
+		e, err := entryOf(t, se)
+		if err != nil {
+			return nil, err
+		}
+		e.IdleTimeoutNs, e.Placement = se.IdleTimeoutNs, se.Placement
+		p.idle.track([]translator.Op{{Kind: translator.OpInsert, Entry: e}})
+	}
 	return out, nil
 }
 
@@ -268,6 +363,9 @@ func (p *pipeline) readDirect(ts *tableState, recs map[sideRef][]byte, used map[
 	k, v := make([]byte, pl.keySize), make([]byte, pl.valueSize())
 	it := ts.entries.Iterate()
 	for it.Next(&k, &v) {
+		if pl.datapathCreated(v) {
+			continue
+		}
 		match, err := pl.decodeKey(k, p.ports)
 		if err != nil {
 			return nil, err
@@ -284,7 +382,7 @@ func (p *pipeline) readDirect(ts *tableState, recs map[sideRef][]byte, used map[
 				return nil, fmt.Errorf("table %s: side record: %w", pl.table.Name, err)
 			}
 			se.ControllerMetadata, se.Metadata, se.IdleTimeoutNs = x.ControllerMetadata, x.Metadata, x.IdleTimeoutNs
-			se.Const, se.Origin = x.Const, x.Origin
+			se.Const, se.Origin, se.Placement = x.Const, x.Origin, x.Placement
 			used[ref] = true
 		}
 		out = append(out, se)
@@ -292,35 +390,48 @@ func (p *pipeline) readDirect(ts *tableState, recs map[sideRef][]byte, used map[
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("table %s: read entries: %w", pl.table.Name, err)
 	}
+	// Entries placed hw are only in the XDP tier's map; their side record
+	// holds them whole.
+	if p.xdp == nil {
+		return out, nil
+	}
+	xts := p.xdp.byID[pl.table.ID]
+	for ref, rec := range recs {
+		if ref.table != pl.table.ID || ref.id == (sideID{}) || used[ref] {
+			continue
+		}
+		se, _, err := decodeSaved(rec)
+		if err != nil || se.Placement != translator.PlaceHW {
+			continue
+		}
+		e, err := entryOf(pl.table, &se)
+		if err != nil {
+			continue
+		}
+		if err := pl.encodeKey(k, e.Match, p.ports); err != nil {
+			return nil, err
+		}
+		if err := xts.entries.Lookup(k, v); err != nil {
+			continue // half written: dropped with the stale records
+		}
+		used[ref] = true
+		out = append(out, se)
+	}
 	return out, nil
 }
 
-// readTSS rebuilds a ternary table from its side records, keeping the
-// mask ids the datapath uses, and rewrites the TSS hash and mask list
-// where they disagree with that state.
-func (p *pipeline) readTSS(ts *tableState, recs map[sideRef][]byte, used map[sideRef]bool) ([]translator.SavedEntry, error) {
-	pl, s := ts.plan, ts.tss
-	// The mask ids in use, from the published list.
-	var inner *ebpf.Map
-	if err := ts.masks.Lookup(uint32(0), &inner); err == nil {
-		buf := make([]byte, inner.ValueSize())
-		if err := inner.Lookup(uint32(0), buf); err == nil {
-			s.published = buf
-		}
-		inner.Close()
-	}
-	s.hint = map[string]maskRec{}
-	for _, m := range s.parseMasklist(s.published) {
-		s.hint[string(m.bits)] = m
-		s.nextMask = max(s.nextMask, m.id+1)
-	}
+// readTSS rebuilds a ternary table, in each tier, from its side records,
+// keeping the mask ids the datapath uses, and rewrites the TSS hashes and
+// mask lists where they disagree with that state.
+func (p *pipeline) readTSS(recs map[sideRef][]byte, used map[sideRef]bool, tid uint32) ([]translator.SavedEntry, error) {
 	type saved struct {
 		se     translator.SavedEntry
 		handle uint32
 	}
+	pl := p.byID[tid].plan
 	var list []saved
 	for ref, rec := range recs {
-		if ref.table != pl.table.ID || ref.id == (sideID{}) {
+		if ref.table != tid || ref.id == (sideID{}) {
 			continue
 		}
 		se, handle, err := decodeSaved(rec)
@@ -331,28 +442,59 @@ func (p *pipeline) readTSS(ts *tableState, recs map[sideRef][]byte, used map[sid
 		list = append(list, saved{se, handle})
 	}
 	sort.Slice(list, func(i, j int) bool { return list[i].handle < list[j].handle })
-	var out []translator.SavedEntry
-	for _, x := range list {
-		e, err := entryOf(pl.table, &x.se)
-		if err != nil {
+	for _, t := range p.tiers() {
+		ts := t.byID[tid]
+		s := ts.tss
+		s.hint = p.publishedMasks(ts)
+		for _, x := range list {
+			e, err := entryOf(pl.table, &x.se)
+			if err != nil {
+				return nil, err
+			}
+			e.Placement = x.se.Placement
+			if tc, xdp := p.tiersOf(e); (t.kind == tierTC && !tc) || (t.kind == tierXDP && !xdp) {
+				continue
+			}
+			te, err := s.newEntry(e, p.ports)
+			if err != nil {
+				return nil, fmt.Errorf("table %s: %w", pl.table.Name, err)
+			}
+			te.handle = x.handle
+			*s.handles = max(*s.handles, x.handle)
+			s.insert(te)
+		}
+		s.hint = nil
+		if err := p.resyncAll(ts); err != nil {
 			return nil, err
 		}
-		te, err := s.newEntry(e, p.ports)
-		if err != nil {
-			return nil, fmt.Errorf("table %s: %w", pl.table.Name, err)
-		}
-		te.handle = x.handle
-		s.nextHandle = max(s.nextHandle, x.handle+1)
-		s.insert(te)
-		out = append(out, x.se)
+		s.assignSlots()
+		p.settleMasks(ts)
 	}
-	s.hint = nil
-	if err := p.resyncAll(ts); err != nil {
-		return nil, err
+	out := make([]translator.SavedEntry, len(list))
+	for i, x := range list {
+		out[i] = x.se
 	}
-	s.assignSlots()
-	p.settleMasks(ts)
 	return out, nil
+}
+
+// publishedMasks reads the mask list a tier's datapath walks and returns
+// its masks by bits, so a rebuilt tuple space keeps their ids and slots.
+func (p *pipeline) publishedMasks(ts *tableState) map[string]maskRec {
+	s := ts.tss
+	var inner *ebpf.Map
+	if err := ts.masks.Lookup(uint32(0), &inner); err == nil {
+		buf := make([]byte, inner.ValueSize())
+		if err := inner.Lookup(uint32(0), buf); err == nil {
+			s.published = buf
+		}
+		inner.Close()
+	}
+	hint := map[string]maskRec{}
+	for _, m := range s.parseMasklist(s.published) {
+		hint[string(m.bits)] = m
+		s.nextMask = max(s.nextMask, m.id+1)
+	}
+	return hint
 }
 
 // resyncAll makes the TSS hash hold exactly the winners of the state.
@@ -369,7 +511,7 @@ func (p *pipeline) resyncAll(ts *tableState) error {
 	}
 	var fix []string
 	for key, sl := range s.slots {
-		if !bytes.Equal(have[key], sl.winner().value) {
+		if !pl.sameValue(have[key], sl.winner().value) {
 			fix = append(fix, key)
 		}
 	}
@@ -383,6 +525,19 @@ func (p *pipeline) resyncAll(ts *tableState) error {
 		p.resync(ts, fix)
 	}
 	return nil
+}
+
+// sameValue compares two values of a table, but for the time of the last
+// hit in aged tables.
+func (p *tablePlan) sameValue(a, b []byte) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if !p.aged() {
+		return bytes.Equal(a, b)
+	}
+	off := p.agedOff()
+	return bytes.Equal(a[:off], b[:off]) && bytes.Equal(a[off+8:], b[off+8:])
 }
 
 // entryOf rebuilds the translator entry a SavedEntry describes, as far as

@@ -29,9 +29,12 @@ type tss struct {
 	// entries by side id.
 	entries map[sideID]*tssEntry
 	// byHandle finds entries by the owner handle in map values.
-	byHandle   map[uint32]*tssEntry
-	nextMask   uint32
-	nextHandle uint32
+	byHandle map[uint32]*tssEntry
+	nextMask uint32
+	// handles is the next owner handle; the tc and XDP tiers of a table
+	// share it, so that an entry placed in both has one handle and hw
+	// entries never take one a tc entry has.
+	handles *uint32
 	// hint gives new masks the id and slot the datapath already uses for
 	// them (set while a restore rebuilds the state).
 	hint map[string]maskRec
@@ -73,7 +76,7 @@ func newTSS(p *tablePlan) *tss {
 	return &tss{
 		plan: p, masks: map[string]*tssMask{}, slots: map[string]*tssSlot{},
 		entries: map[sideID]*tssEntry{}, byHandle: map[uint32]*tssEntry{},
-		nextMask: 1, nextHandle: 1,
+		nextMask: 1, handles: new(uint32),
 	}
 }
 
@@ -116,8 +119,8 @@ func (s *tss) current(key string) []byte {
 // and returns the map writes: every key te now wins.
 func (s *tss) insert(te *tssEntry) []change {
 	if te.handle == 0 {
-		te.handle = s.nextHandle
-		s.nextHandle++
+		*s.handles++
+		te.handle = *s.handles
 	}
 	ne.PutUint32(te.value[len(te.value)-4:], te.handle)
 	var out []change

@@ -40,6 +40,32 @@ func Pipeline(p4infoPath, introspectionPath string, tcObject []byte) (*p4v1.Forw
 
 // PipelineText is Pipeline from the files' contents.
 func PipelineText(p4info, js, tcObject []byte) (*p4v1.ForwardingPipelineConfig, error) {
+	return DeviceText(p4info, js, Device{TCObject: tcObject})
+}
+
+// Device is what a p4tcd device config holds beyond the introspection.
+type Device struct {
+	TCObject, XDPObject []byte
+	// Tables are the per-table settings, each a p4tcd.v1.TableConfig in
+	// protobuf text format ("table_id: 1 placement: PLACEMENT_HW").
+	Tables []string
+}
+
+// PipelineDevice is Pipeline with a whole device config.
+func PipelineDevice(p4infoPath, introspectionPath string, d Device) (*p4v1.ForwardingPipelineConfig, error) {
+	raw, err := os.ReadFile(p4infoPath)
+	if err != nil {
+		return nil, err
+	}
+	js, err := os.ReadFile(introspectionPath)
+	if err != nil {
+		return nil, err
+	}
+	return DeviceText(raw, js, d)
+}
+
+// DeviceText is PipelineDevice from the files' contents.
+func DeviceText(p4info, js []byte, d Device) (*p4v1.ForwardingPipelineConfig, error) {
 	var info p4configv1.P4Info
 	if err := prototext.Unmarshal(p4info, &info); err != nil {
 		return nil, fmt.Errorf("p4info: %w", err)
@@ -48,14 +74,22 @@ func PipelineText(p4info, js, tcObject []byte) (*p4v1.ForwardingPipelineConfig, 
 	if err != nil {
 		return nil, err
 	}
-	dc, err := proto.Marshal(&p4tcdv1.DeviceConfig{
+	dc := &p4tcdv1.DeviceConfig{
 		Format: translator.DeviceConfigFormat, PipelineName: in.PipelineName,
-		IntrospectionJson: js, TcObject: tcObject,
-	})
+		IntrospectionJson: js, TcObject: d.TCObject, XdpObject: d.XDPObject,
+	}
+	for i, t := range d.Tables {
+		var tc p4tcdv1.TableConfig
+		if err := prototext.Unmarshal([]byte(t), &tc); err != nil {
+			return nil, fmt.Errorf("table config %d: %w", i, err)
+		}
+		dc.Tables = append(dc.Tables, &tc)
+	}
+	b, err := proto.Marshal(dc)
 	if err != nil {
 		return nil, err
 	}
-	return &p4v1.ForwardingPipelineConfig{P4Info: &info, P4DeviceConfig: dc}, nil
+	return &p4v1.ForwardingPipelineConfig{P4Info: &info, P4DeviceConfig: b}, nil
 }
 
 // CompileText is PipelineText followed by translator.CompileConfig.
@@ -170,7 +204,12 @@ func AsDeletes(us []Update) []Update {
 // Write applies updates with CONTINUE_ON_ERROR and returns the first
 // error, naming the update.
 func Write(d *translator.Device, us ...Update) error {
-	errs, err := d.Write(us, ContinueOnError, nil)
+	return WriteAs(d, nil, us...)
+}
+
+// WriteAs is Write by a role's scope (nil: the default role).
+func WriteAs(d *translator.Device, sc *translator.Scope, us ...Update) error {
+	errs, err := d.Write(us, ContinueOnError, sc)
 	if err != nil {
 		return err
 	}
@@ -180,6 +219,43 @@ func Write(d *translator.Device, us ...Update) error {
 		}
 	}
 	return nil
+}
+
+// ReadTable returns the entries of one table (not its default), with
+// time_since_last_hit when sinceHit is set.
+func ReadTable(d *translator.Device, tableID uint32, sinceHit bool) ([]ReadEntry, error) {
+	req := &p4v1.TableEntry{TableId: tableID}
+	if sinceHit {
+		req.TimeSinceLastHit = &p4v1.TableEntry_IdleTimeout{}
+	}
+	var out []ReadEntry
+	_, err := d.Read([]*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: req}}}, nil, func(e *p4v1.Entity) error {
+		te := e.GetTableEntry()
+		re := ReadEntry{Metadata: te.GetMetadata(), IdleTimeoutNs: te.GetIdleTimeoutNs(), SinceLastHitNs: te.GetTimeSinceLastHit().GetElapsedNs()}
+		for _, m := range te.GetMatch() {
+			re.Match = append(re.Match, m.GetExact().GetValue())
+		}
+		if a := te.GetAction().GetAction(); a != nil {
+			re.Action = a.GetActionId()
+			for _, p := range a.GetParams() {
+				re.Params = append(re.Params, p.GetValue())
+			}
+		}
+		out = append(out, re)
+		return nil
+	})
+	return out, err
+}
+
+// ReadEntry is an entry a Read returned, in plain values: the exact
+// match values in field order, the action and its parameters.
+type ReadEntry struct {
+	Match          [][]byte
+	Action         uint32
+	Params         [][]byte
+	Metadata       []byte
+	IdleTimeoutNs  int64
+	SinceLastHitNs int64
 }
 
 // ReadAll returns every table entry of the device, defaults included, in
