@@ -76,6 +76,9 @@ func (p *pipeline) applyRun(ops []translator.Op) (int, error) {
 			}
 		}
 	}
+	if len(ops) == 0 {
+		return 0, limErr
+	}
 	var tcIdx, xIdx []int
 	for i, op := range ops {
 		tc, x := p.tiersOf(op.Entry)

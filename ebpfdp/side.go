@@ -73,11 +73,12 @@ func appendBytes(b, v []byte) []byte {
 }
 
 // needsSide reports whether an exact or LPM entry carries anything its map
-// entry cannot hold.
+// entry cannot hold (a placement other than both included: an entry
+// placed hw is only in the XDP tier's map).
 func needsSide(e *translator.Entry) bool {
 	se := e.Saved()
 	return se.ControllerMetadata != 0 || len(se.Metadata) > 0 || se.IdleTimeoutNs != 0 ||
-		se.Const || se.Origin != translator.OriginController
+		se.Const || se.Origin != translator.OriginController || se.Placement != translator.PlaceBoth
 }
 
 const sideVersion = 1
@@ -93,6 +94,7 @@ func encodeSaved(se *translator.SavedEntry, handle uint32) []byte {
 	if se.Const {
 		flags |= 2
 	}
+	flags |= byte(se.Placement) << 2 // bits 2-3; 0 (both) in older records
 	b = append(b, flags, byte(se.Origin))
 	b = binary.AppendUvarint(b, uint64(se.TableID))
 	b = binary.AppendVarint(b, int64(se.Priority))
@@ -131,6 +133,10 @@ func decodeSaved(b []byte) (se translator.SavedEntry, handle uint32, err error) 
 	}
 	flags := d.byte()
 	se.IsDefault, se.Const = flags&1 != 0, flags&2 != 0
+	se.Placement = translator.Placement(flags >> 2 & 3)
+	if se.Placement > translator.PlaceHW {
+		return se, 0, fmt.Errorf("%w: placement %d", errSideRecord, se.Placement)
+	}
 	se.Origin = translator.Origin(d.byte())
 	se.TableID = uint32(d.uvarint())
 	se.Priority = int32(d.varint())

@@ -19,7 +19,8 @@ func TestSavedRoundTrip(t *testing.T) {
 			Match: []translator.FieldMatch{{}, {Set: true, Value: []byte{1}, Mask: []byte{0xff}},
 				{Set: true, Value: []byte{0x03, 0xe8}, High: []byte{0x07, 0xd0}}, {Set: true, Value: []byte{10}, PrefixLen: 8}},
 			Const: true, Origin: translator.OriginDatapath, ControllerMetadata: 1 << 60,
-			Metadata: []byte("cookie"), IdleTimeoutNs: -5},
+			Metadata: []byte("cookie"), IdleTimeoutNs: -5, Placement: translator.PlaceHW},
+		{TableID: 3, ActionID: 1, Placement: translator.PlaceSW},
 	} {
 		b := encodeSaved(&se, 77)
 		got, h, err := decodeSaved(b)

@@ -12,6 +12,12 @@
  *
  * One program, attached at tc ingress of every port: the parser, the
  * control block and the deparser's incremental checksum update.
+ *
+ * Built with -DL3ROUTER_XDP (l3router_xdp.o), the same pipeline is p4tcd's
+ * XDP tier: it calls xdp_p4tc_tbl_read(), handles a packet only when every
+ * table it applies hits, and passes anything else (a miss, or a packet
+ * for the host) to the tc tier with XDP_PASS, where the tables hold the
+ * entries placed sw and the default actions decide.
  */
 #include <stdbool.h>
 #include <linux/bpf.h>
@@ -25,6 +31,27 @@
 #include "l3router_tables.h"
 #include <p4tc_runtime.h>
 
+#ifdef L3ROUTER_XDP
+#define CTX struct xdp_md
+#define TBL_READ xdp_p4tc_tbl_read
+#define SECTION "xdp"
+#define PASS XDP_PASS
+#define SHOT XDP_DROP
+/* The XDP tier handles a packet only if the table hit; else tc decides. */
+#define MISS_TO_TC(act)                        \
+	do {                                   \
+		if (!(act) || !(act)->hit)     \
+			return XDP_PASS;       \
+	} while (0)
+#else
+#define CTX struct __sk_buff
+#define TBL_READ bpf_p4tc_tbl_read
+#define SECTION "tc"
+#define PASS TC_ACT_OK
+#define SHOT TC_ACT_SHOT
+#define MISS_TO_TC(act) do { } while (0)
+#endif
+
 /* The PNA metadata this program uses (pna_global_metadata). */
 struct meta {
 	bool drop;
@@ -32,8 +59,12 @@ struct meta {
 	__u16 nhop_id;
 };
 
-SEC("tc")
-int p4tc_ingress(struct __sk_buff *skb)
+SEC(SECTION)
+#ifdef L3ROUTER_XDP
+int p4tc_xdp(CTX *skb)
+#else
+int p4tc_ingress(CTX *skb)
+#endif
 {
 	void *data = (void *)(long)skb->data;
 	void *end = (void *)(long)skb->data_end;
@@ -46,22 +77,22 @@ int p4tc_ingress(struct __sk_buff *skb)
 
 	/* MainParserImpl */
 	if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP))
-		return TC_ACT_OK;
+		return PASS;
 	ip = (void *)(eth + 1);
 	if ((void *)(ip + 1) > end || ip->version != 4 || ip->ihl < 5)
-		return TC_ACT_OK;
+		return PASS;
 	if (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP) {
 		__be16 *ports = (void *)ip + ip->ihl * 4;
 
 		if ((void *)(ports + 2) > end)
-			return TC_ACT_OK;
+			return PASS;
 		sport = bpf_ntohs(ports[0]);
 		dport = bpf_ntohs(ports[1]);
 	}
 
 	/* MainControlImpl */
 	if (ip->ttl <= 1)
-		return TC_ACT_OK;
+		return PASS;
 
 	/* acl.apply() */
 	{
@@ -75,7 +106,8 @@ int p4tc_ingress(struct __sk_buff *skb)
 		key.sport = sport;
 		key.dport = dport;
 		params.tblid = L3ROUTER_ACL_TBLID;
-		act = bpf_p4tc_tbl_read(skb, &params, sizeof(params), &key, sizeof(key));
+		act = TBL_READ(skb, &params, sizeof(params), &key, sizeof(key));
+		MISS_TO_TC(act);
 		if (act) {
 			switch (act->act_id) {
 			case L3ROUTER_ACL_ACT_DENY:
@@ -96,7 +128,8 @@ int p4tc_ingress(struct __sk_buff *skb)
 		key.keysz = 32;
 		key.dst = ip->daddr;
 		params.tblid = L3ROUTER_IPV4_LPM_TBLID;
-		act = bpf_p4tc_tbl_read(skb, &params, sizeof(params), &key, sizeof(key));
+		act = TBL_READ(skb, &params, sizeof(params), &key, sizeof(key));
+		MISS_TO_TC(act);
 		v = (void *)act;
 		if (v) {
 			switch (v->act_id) {
@@ -119,7 +152,8 @@ int p4tc_ingress(struct __sk_buff *skb)
 		key.keysz = 16;
 		key.nhop_id = meta.nhop_id;
 		params.tblid = L3ROUTER_NEXTHOP_TBLID;
-		act = bpf_p4tc_tbl_read(skb, &params, sizeof(params), &key, sizeof(key));
+		act = TBL_READ(skb, &params, sizeof(params), &key, sizeof(key));
+		MISS_TO_TC(act);
 		v = (void *)act;
 		if (v) {
 			switch (v->act_id) {
@@ -137,9 +171,9 @@ int p4tc_ingress(struct __sk_buff *skb)
 	}
 
 	if (meta.drop)
-		return TC_ACT_SHOT;
+		return SHOT;
 	if (meta.egress_port == 0)
-		return TC_ACT_OK;
+		return PASS;
 
 	/*
 	 * MainDeparserImpl: only the TTL changed, so update the checksum
