@@ -110,8 +110,12 @@ func (p *pipeline) applyRun(ops []translator.Op) (int, error) {
 	return stop, err
 }
 
-// pick returns the ops at the given indices.
+// pick returns the ops at the given indices (ops itself when that is
+// all of them).
 func pick(ops []translator.Op, idx []int) []translator.Op {
+	if len(idx) == len(ops) {
+		return ops
+	}
 	out := make([]translator.Op, len(idx))
 	for i, j := range idx {
 		out[i] = ops[j]

@@ -2,6 +2,10 @@ package ebpfdp
 
 import (
 	"encoding/binary"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -236,4 +240,112 @@ func BenchmarkPrivilegedMaskListPublish(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkPrivilegedCreate measures entries created by traffic: a 64-byte
+// frame per run, each a new flow (testdata/ctbench.c: a miss in
+// conntrack's ct table, then bpf_p4tc_entry_create_on_miss taking a pool
+// slot), against the same program on a flow whose entry exists (a plain
+// hit), in the same run. Between rounds p4tcd empties the table and the
+// pool, outside the timing.
+func BenchmarkPrivilegedCreate(b *testing.B) {
+	testutil.Privileged(b)
+	const flows = 1 << 15
+	obj, err := os.ReadFile("testdata/ctbench.o")
+	if err != nil {
+		b.Fatal(err)
+	}
+	fpc, err := p4test.PipelineDevice(ctP4Info, ctJSON, p4test.Device{TCObject: obj,
+		Tables: []string{fmt.Sprintf("table_id: %d datapath_pool_size: %d", tblCT, flows+64)}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ns, ports := portNS(b)
+	sw := &ctSwitch{&l3Switch{ns: ns, root: filepath.Join(tempBPFFS(b), "p4tcd"), ports: ports}}
+	sw.openCT(b, false)
+	if err := sw.dev.SetPipeline(p4test.Commit, fpc); err != nil {
+		b.Fatal(err)
+	}
+	ts := sw.b.cur.byID[tblCT]
+	create := frame(17, "10.0.1.1", "10.0.2.1", 1000, 1, 64)
+	hit := frame(17, "10.0.1.1", "10.0.2.1", 1000, 80, 64)
+	empty := func() {
+		var keys []byte
+		k := make([]byte, ts.plan.keySize)
+		v := make([]byte, ts.plan.valueSize())
+		it := ts.entries.Iterate()
+		for it.Next(&k, &v) {
+			keys = append(keys, k...)
+		}
+		if len(keys) > 0 {
+			if _, err := ts.entries.BatchDelete(rows(keys, ts.plan.keySize), nil); err != nil {
+				b.Fatal(err)
+			}
+		}
+		atomic.StoreUint32(ts.poolWord(1), 0)
+	}
+	var createNs, hitNs float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		empty()
+		b.StartTimer()
+		// A test run interrupted by a signal is run again from the start:
+		// empty the table for it too.
+		ret, d, err := sw.b.cur.prog.Benchmark(create, flows, empty)
+		if err != nil || ret != 100 {
+			c, _ := sw.b.Counters(tblCT)
+			_, used := ts.poolUsage()
+			b.Fatalf("round %d/%d: create run: verdict %d (100 is a create), %v; %+v used %d", i, b.N, ret, err, c, used)
+		}
+		createNs += float64(d.Nanoseconds())
+		if _, used := ts.poolUsage(); used < flows {
+			c, _ := sw.b.Counters(tblCT)
+			b.Fatalf("%d entries created, want %d (%+v)", used, flows, c)
+		}
+		ret, d, err = sw.b.cur.prog.Benchmark(hit, flows, nil)
+		if err != nil || ret != 2 /* P4TC id of ct_flow */ {
+			b.Fatalf("hit run: verdict %d, %v", ret, err)
+		}
+		hitNs += float64(d.Nanoseconds())
+	}
+	b.ReportMetric(createNs/float64(b.N), "create-ns/pkt")
+	b.ReportMetric(hitNs/float64(b.N), "hit-ns/pkt")
+	b.ReportMetric(createNs/hitNs, "x-hit")
+	b.ReportMetric(1e9/(createNs/float64(b.N)), "entries/s")
+}
+
+// BenchmarkPrivilegedXDPTier measures l3router's ns per 64-byte packet in
+// the XDP tier against the tc tier, the same entries (placed both) in each:
+// ACL with one mask, LPM, next hop, TTL, redirect.
+func BenchmarkPrivilegedXDPTier(b *testing.B) {
+	testutil.Privileged(b)
+	ns, ports := portNS(b)
+	sw := &l3Switch{ns: ns, root: filepath.Join(tempBPFFS(b), "p4tcd"), ports: ports}
+	sw.open(b, ports, false)
+	if err := sw.dev.SetPipeline(p4test.Commit, l3XDPPipeline(b)); err != nil {
+		b.Fatal(err)
+	}
+	routes(b, sw)
+	sw.write(b, p4test.Insert(aclEntry(1, actPermit, p4test.Ternary(1, ip4("10.0.0.0"), ip4("255.0.0.0")))))
+	f := frame(17, "10.0.0.1", "10.1.2.3", 1234, 80, 255)
+	xdpNs := func() float64 {
+		ret, d, err := sw.b.cur.xdp.prog.Benchmark(f, forwardRuns, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ret != 4 /* XDP_REDIRECT */ {
+			b.Fatalf("xdp verdict %d, want redirect", ret)
+		}
+		return float64(d.Nanoseconds())
+	}
+	var xdp, tc float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		xdp += xdpNs()
+		tc += runNs(b, sw.b.cur.prog, f)
+	}
+	b.ReportMetric(xdp/float64(b.N), "xdp-ns/pkt")
+	b.ReportMetric(tc/float64(b.N), "tc-ns/pkt")
+	b.ReportMetric(xdp/tc, "x-tc")
 }

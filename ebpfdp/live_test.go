@@ -21,7 +21,7 @@ type lab struct {
 	h1, sw, h2 *testutil.NetNS
 }
 
-func newLab(t *testing.T) *lab {
+func newLab(t testing.TB) *lab {
 	t.Helper()
 	l := &lab{h1: testutil.NewNetNS(t), sw: testutil.NewNetNS(t), h2: testutil.NewNetNS(t)}
 	h, err := netlink.NewHandleAt(l.sw.Handle())

@@ -252,7 +252,7 @@ func (t *tier) mapMemory() error {
 				return err
 			}
 		}
-		if ts.pool != nil && ts.poolMem == nil && t.kind == tierTC {
+		if ts.pool != nil && ts.poolMem == nil && t.kind == tierTC && ts.plan.flags&tfDataCreate != 0 {
 			b, err := unix.Mmap(ts.pool.FD(), 0, os.Getpagesize(), unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 			if err != nil {
 				return fmt.Errorf("table %s: map pool: %w", ts.plan.table.Name, err)

@@ -42,7 +42,7 @@ func l3XDPPipeline(tb testing.TB) p4test.Config {
 // xdpPass attaches an XDP program that passes everything to a host's
 // veth: a veth takes frames redirected to it by XDP (ndo_xdp_xmit) only
 // when its peer runs XDP or has GRO on.
-func xdpPass(t *testing.T, ns *testutil.NetNS, ifname string) {
+func xdpPass(t testing.TB, ns *testutil.NetNS, ifname string) {
 	t.Helper()
 	prog, err := ebpf.NewProgram(&ebpf.ProgramSpec{Type: ebpf.XDP, License: "GPL",
 		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 2 /* XDP_PASS */), asm.Return()}})
