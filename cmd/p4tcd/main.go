@@ -64,6 +64,7 @@ type config struct {
 	pinRoot            string
 	tls                server.TLSFiles
 	metricsAddr        string
+	xdpMode            ebpfdp.XDPMode
 }
 
 // portMap holds --port N=IFACE flags: P4 port number to interface name.
@@ -112,6 +113,10 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&cfg.tls.Key, "tls-key", "", "PEM private key of --tls-cert")
 	fs.StringVar(&cfg.tls.CA, "tls-ca", "", "PEM CA certificates: clients must present a certificate they signed (mutual TLS; needs --tls-cert)")
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics on http://ADDR/metrics; off when empty; a port alone (9100 or :9100) means loopback")
+	fs.Func("xdp-mode", "how the eBPF datapath's XDP tier attaches when the device config has an XDP object: auto (native where the driver supports XDP, else generic), native or generic", func(s string) (err error) {
+		cfg.xdpMode, err = ebpfdp.ParseXDPMode(s)
+		return err
+	})
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -214,7 +219,14 @@ func netnsPath(ns string) string {
 func newEBPF(cfg *config, log *slog.Logger) (translator.Backend, error) {
 	b, err := ebpfdp.New(ebpfdp.Options{
 		DeviceID: cfg.deviceID, Ports: cfg.ports, KeepForwarding: cfg.keepForwarding, Logger: log,
-		NetNSPath: netnsPath(cfg.portNetNS), PinRoot: cfg.pinRoot,
+		NetNSPath: netnsPath(cfg.portNetNS), PinRoot: cfg.pinRoot, XDPMode: cfg.xdpMode,
+		// Until the stream channel sends IdleTimeoutNotifications, idle
+		// entries are logged.
+		OnIdle: func(evs []translator.IdleEntry) {
+			for _, ev := range evs {
+				log.Debug("idle entry", "table", ev.Entry.Table.Name, "idle", ev.Idle, "removed", ev.Removed)
+			}
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("--datapath ebpf: %w", err)
