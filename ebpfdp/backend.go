@@ -136,6 +136,12 @@ func prepare(c *translator.Config) (plans []*tablePlan, tb, xb *binding, err err
 		if xb, err = parseObject(c.Program.XDPObject, plans, tierXDP); err != nil {
 			return nil, nil, nil, err
 		}
+	} else {
+		for _, p := range plans {
+			if p.settings.Placement == translator.PlaceHW {
+				return nil, nil, nil, translator.Errorf(translator.ErrInvalid, "table %s is placed hw, but the device config has no xdp_object: the ebpf datapath's hardware tier is XDP", p.table.Name)
+			}
+		}
 	}
 	return plans, tb, xb, nil
 }

@@ -206,4 +206,16 @@ func TestPrivilegedPlacementWithoutXDP(t *testing.T) {
 	if _, err := sw.b.TierCounters(TierXDP, tblLPM); !errors.Is(err, translator.ErrNotFound) {
 		t.Errorf("xdp counters without an XDP tier: %v", err)
 	}
+	// A table placed hw needs the XDP tier: VERIFY says so.
+	obj, err := os.ReadFile(l3Object)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpc, err := p4test.PipelineDevice(l3P4Info, l3JSON, p4test.Device{TCObject: obj, Tables: []string{"table_id: 0x02000002 placement: PLACEMENT_HW"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sw.dev.SetPipeline(p4test.Verify, fpc); !errors.Is(err, translator.ErrInvalid) {
+		t.Errorf("VERIFY of a table placed hw without xdp_object: %v, want INVALID_ARGUMENT", err)
+	}
 }

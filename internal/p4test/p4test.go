@@ -113,6 +113,9 @@ func Compile(p4infoPath, introspectionPath string, tcObject []byte) (*translator
 // Commit is the SetForwardingPipelineConfig action VERIFY_AND_COMMIT.
 const Commit = p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT
 
+// Verify is the SetForwardingPipelineConfig action VERIFY.
+const Verify = p4v1.SetForwardingPipelineConfigRequest_VERIFY
+
 // Reconcile is the SetForwardingPipelineConfig action RECONCILE_AND_COMMIT.
 const Reconcile = p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT
 
