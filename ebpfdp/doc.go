@@ -60,8 +60,25 @@
 // BatchUpdate/BatchDelete and maps E2BIG/ENOSPC to translator.ErrFull.
 //
 // What maps cannot hold (metadata, controller metadata, range bounds,
-// entries that lose their masked key) goes to a pinned side map, so that
-// Restore gives a restarted p4tcd back exactly the entries it had.
+// entries that lose their masked key, placements) goes to a pinned side
+// map, so that Restore gives a restarted p4tcd back exactly the entries it
+// had.
+//
+// # Entry kinds and tiers
+//
+// Controller entries are placed sw, hw or both (translator.Placement). The
+// tc program is the software tier; with the device config's XDP object,
+// the same pipeline runs at XDP in front of it as the hardware tier, with
+// maps of its own holding the hw and both entries, attached natively or
+// generically ([XDPMode]). Entries the datapath creates itself
+// (bpf_p4tc_entry_create_on_miss, PNA add-on-miss) live in the tc tier's
+// exact tables, each taking a slot of the table's preallocated pool; they
+// are aged by their timer profile, listed live by Reads
+// (translator.DatapathCreator) and removed with the program that created
+// them. Tables with idle timeouts or datapath creates record each entry's
+// last hit; an aging sweep reports idle controller entries
+// (Options.OnIdle) and deletes idle datapath-created ones.
+// docs/ebpf-datapath.md §7 has the details.
 //
 // The Backend does not implement translator.AtomicBackend: making a batch
 // visible all at once needs every table read of a packet to see one

@@ -8,9 +8,10 @@
  * directory on the include path, and pass the generated tables header with
  * clang -include <pipeline>_tables.h.
  *
- * It provides the PNA types and metadata the generated code uses and the
- * table read functions of p4tc_runtime.h. It does not provide P4TC's
- * other kfuncs (entry create/update/delete, add-on-miss, externs such as
+ * It provides the PNA types and metadata the generated code uses, and
+ * through p4tc_runtime.h the table reads and the entry calls (create,
+ * create_on_miss for add_entry(), update, delete, with P4TC's create
+ * params). It does not provide P4TC's other kfuncs (externs such as
  * counters, meters, digests, checksums and hashes, skb metadata): code that
  * calls them fails to compile, which is the honest answer until the
  * runtime implements them.
