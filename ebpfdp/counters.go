@@ -15,11 +15,15 @@ type TableCounters struct {
 	// Table is the P4Info name; ID the P4Info id.
 	Table string
 	ID    uint32
+	// Counters are the tc tier's.
 	Counters
+	// XDP are the XDP tier's, when the pipeline has one (packets the XDP
+	// tier handles never reach the tc tier's counters).
+	XDP *Counters
 }
 
-// ReadPinnedCounters reads the hit and miss counters of every table of the
-// pipeline pinned under pinRoot, from outside the daemon that runs it, like
+// ReadPinnedCounters reads the counters of every table of the pipeline
+// pinned under pinRoot, in each tier, from outside the daemon that runs it, like
 // `bpftool map dump pinned <root>/g<N>/maps/p4tc_t<id>_stat` summed over
 // CPUs. It reads the newest generation.
 func ReadPinnedCounters(pinRoot string) ([]TableCounters, error) {
@@ -50,17 +54,28 @@ func ReadPinnedCounters(pinRoot string) ([]TableCounters, error) {
 		return nil, fmt.Errorf("read counters: pinned config: %w", err)
 	}
 	out := make([]TableCounters, 0, len(plans))
-	for _, p := range plans {
+	read := func(dir string, p *tablePlan) (Counters, error) {
 		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, "maps", p.statsMap()), &ebpf.LoadPinOptions{ReadOnly: true})
 		if err != nil {
-			return nil, fmt.Errorf("read counters: %w", err)
+			return Counters{}, fmt.Errorf("read counters: %w", err)
 		}
-		cs, err := (&tableState{plan: p, stats: m}).counters()
-		m.Close()
+		defer m.Close()
+		return (&tableState{plan: p, stats: m}).counters()
+	}
+	for _, p := range plans {
+		cs, err := read(dir, p)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, TableCounters{Table: p.table.Name, ID: p.table.ID, Counters: cs})
+		tc := TableCounters{Table: p.table.Name, ID: p.table.ID, Counters: cs}
+		if len(c.Program.XDPObject) > 0 {
+			xs, err := read(tierDir(dir, tierXDP), p)
+			if err != nil {
+				return nil, err
+			}
+			tc.XDP = &xs
+		}
+		out = append(out, tc)
 	}
 	return out, nil
 }

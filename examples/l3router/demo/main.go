@@ -142,7 +142,11 @@ func run(bin, dir string) error {
 	names := map[uint32]string{tblACL: "acl", tblLPM: "ipv4_lpm", tblNexthop: "nexthop"}
 	fmt.Println("  per-table counters, read from the pinned maps:")
 	for _, c := range counters {
-		fmt.Printf("    %-9s (P4Info id %#x)  hits %3d  misses %3d\n", names[c.ID], c.ID, c.Counters.Hits, c.Counters.Misses)
+		fmt.Printf("    %-9s (P4Info id %#x)  tc: hits %3d  misses %3d", names[c.ID], c.ID, c.Counters.Hits, c.Counters.Misses)
+		if c.XDP != nil {
+			fmt.Printf("   xdp tier: hits %3d  misses %3d", c.XDP.Hits, c.XDP.Misses)
+		}
+		fmt.Println()
 	}
 	fmt.Printf("  the ACL dropped %d datagrams\n\n", 5-denied)
 	if got12 != 10 || got21 != 10 || denied != 0 {
