@@ -118,8 +118,9 @@ func (p *pipeline) lastHit(e *translator.Entry) (uint64, bool) {
 
 // SinceLastHit returns how long ago the datapath last matched e, in
 // either tier, or since e was written if it never did
-// (translator.HitTracker; P4Runtime time_since_last_hit). ok is false
-// for tables that do not record hits and entries not in the datapath.
+// (translator.HitTracker; P4Runtime time_since_last_hit; the lastused
+// time `tc -s p4ctrl get` shows on a P4TC kernel). ok is false for tables
+// that do not record hits and entries not in the datapath.
 func (b *Backend) SinceLastHit(e *translator.Entry) (time.Duration, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

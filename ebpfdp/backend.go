@@ -333,7 +333,9 @@ func (b *Backend) Apply(ops []translator.Op) (int, error) {
 	return b.cur.apply(ops)
 }
 
-// Tier names the tiers of the datapath, for TierCounters.
+// Tier names the tiers of the datapath, for TierCounters: the program at
+// tc ingress (`tc filter ... ingress bpf`) or at XDP (`ip link set dev
+// IFACE xdp ...`).
 type Tier = tierKind
 
 const (
@@ -360,9 +362,10 @@ func (b *Backend) Counters(tableID uint32) (Counters, error) {
 	return b.TierCounters(TierTC, tableID)
 }
 
-// TierCounters reads the counters of a table in one tier: how many
-// packets hit and missed it there (a packet the XDP tier handles never
-// reaches the tc tier's counters).
+// TierCounters reads the counters of a table in one tier, like `tc -s
+// p4ctrl get` for tc and `bpftool map dump pinned .../xdp/maps/
+// p4tc_t<id>_stat` for XDP: how many packets hit and missed it there (a
+// packet the XDP tier handles never reaches the tc tier's counters).
 func (b *Backend) TierCounters(tier Tier, tableID uint32) (Counters, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

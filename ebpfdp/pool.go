@@ -226,7 +226,8 @@ func (b *Backend) DatapathEntries(tableID uint32) ([]translator.DatapathEntry, e
 }
 
 // LookupDatapathEntry finds the datapath-created entry of a table with
-// the given match (translator.DatapathCreator); nil when there is none.
+// the given match (translator.DatapathCreator), like `tc p4ctrl get
+// <p>/table/<cb>/<t> <key>` on a P4TC kernel; nil when there is none.
 func (b *Backend) LookupDatapathEntry(tableID uint32, match []translator.FieldMatch) (*translator.DatapathEntry, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -256,8 +257,9 @@ func (b *Backend) LookupDatapathEntry(tableID uint32, match []translator.FieldMa
 }
 
 // Pool reports a table's pool of datapath-created entries: its capacity
-// (datapath_pool_size) and the slots in use, like the number of
-// preallocated P4TC action instances and those taken.
+// (datapath_pool_size) and the slots in use, like the preallocated action
+// instances of `tc p4template create action/... num_prealloc_acts N` and
+// those a P4TC kernel has handed out.
 func (b *Backend) Pool(tableID uint32) (capacity, used uint32, err error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()

@@ -17,7 +17,8 @@ import (
 // never reaches tc, one it does not (a miss) goes on to tc with XDP_PASS,
 // where entries placed sw and those the datapath creates live.
 
-// XDPMode is how the XDP tier attaches to a port.
+// XDPMode is how the XDP tier attaches to a port (`ip link set dev IFACE
+// xdpdrv|xdpgeneric obj ...`).
 type XDPMode uint8
 
 const (
@@ -36,7 +37,8 @@ const (
 
 func (m XDPMode) String() string { return [...]string{"auto", "native", "generic"}[m] }
 
-// ParseXDPMode reads an XDP mode name (auto, native, generic).
+// ParseXDPMode reads an XDP mode name (auto, native, generic), as
+// --xdp-mode takes it.
 func ParseXDPMode(s string) (XDPMode, error) {
 	for m := XDPAuto; m <= XDPGeneric; m++ {
 		if m.String() == s {
@@ -163,7 +165,8 @@ func (b *Backend) attachXDPAll(p *pipeline, ifindex map[uint32]uint32) error {
 }
 
 // XDPModes reports the mode the XDP tier runs in on each port, by
-// interface name (empty without an XDP tier).
+// interface name (empty without an XDP tier): what `ip link show dev
+// IFACE` shows as xdp (native) or xdpgeneric.
 func (b *Backend) XDPModes() map[string]XDPMode {
 	b.mu.Lock()
 	defer b.mu.Unlock()
