@@ -8,10 +8,10 @@
 
 #define P4TC_PIPELINE_NAME "l2switch"
 
-/* X(id, kind, keysz, key size, param size, entries, masks) */
+/* X(id, kind, keysz, key size, param size, entries, masks, flags, acts) */
 #define P4TC_TABLES(X) \
-	X(1, EXACT, 48, 16, 0, 4096, 0) /* MainControlImpl/smac */ \
-	X(2, EXACT, 48, 16, 4, 4096, 0) /* MainControlImpl/dmac */ \
+	X(1, EXACT, 48, 16, 0, 4096, 0, 0, 0x2) /* MainControlImpl/smac */ \
+	X(2, EXACT, 48, 16, 4, 4096, 0, (P4TC_TF_AGED), 0x8) /* MainControlImpl/dmac */ \
 	/* end of tables */
 
 /* MainControlImpl/smac (P4Info MainControlImpl.smac): exact, 4096 entries */
@@ -32,7 +32,7 @@ struct __attribute__((__packed__)) l2switch_smac_value {
 	      is_default_hit_act:1;
 };
 
-/* MainControlImpl/dmac (P4Info MainControlImpl.dmac): exact, 4096 entries */
+/* MainControlImpl/dmac (P4Info MainControlImpl.dmac): exact, 4096 entries, idle timeouts */
 #define L2SWITCH_DMAC_TBLID 2
 #define L2SWITCH_DMAC_ACT_FORWARD 3
 #define L2SWITCH_DMAC_ACT_TO_CPU 4
