@@ -248,8 +248,11 @@ func (b *Backend) startSweeper() {
 				return
 			case <-t.C:
 			}
-			if evs := b.sweep(); len(evs) > 0 && b.opts.OnIdle != nil {
-				b.opts.OnIdle(evs)
+			if evs := b.sweep(); len(evs) > 0 {
+				if b.opts.OnIdle != nil {
+					b.opts.OnIdle(evs)
+				}
+				b.emitEvent(translator.Event{Kind: translator.EventIdle, Idle: evs})
 			}
 		}
 	}()

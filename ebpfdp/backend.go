@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -46,6 +47,10 @@ type Options struct {
 	// SweepInterval is how often idle timeouts and the aging of
 	// datapath-created entries are checked; default 1s.
 	SweepInterval time.Duration
+	// CPUPort is the P4 port number of p4tcd's CPU port (packet-in and
+	// packet-out), 0 for none. The Backend creates the CPU veth pair in the
+	// ports' namespace (cpuPortNames) and makes its datapath end that port.
+	CPUPort uint32
 	// OnIdle receives what each aging sweep finds: controller entries idle
 	// for their idle timeout, and datapath-created entries it deleted
 	// (Removed). It is called from the sweep's goroutine, without the
@@ -84,6 +89,12 @@ type Backend struct {
 	// sweepStop stops the aging sweep (closed by stopSweeper); sweepDone
 	// is closed when it has stopped. nil while no sweep runs.
 	sweepStop, sweepDone chan struct{}
+	// cpu is the CPU port, opened on first use; nil without one.
+	cpu *cpuPort
+	// emit receives datapath events (SetEventHandler). It is read by the
+	// readers without the lock: they must never wait for a Close that is
+	// waiting for them.
+	emit atomic.Pointer[func(translator.Event)]
 }
 
 var (
@@ -91,6 +102,8 @@ var (
 	_ translator.Restorer        = (*Backend)(nil)
 	_ translator.HitTracker      = (*Backend)(nil)
 	_ translator.DatapathCreator = (*Backend)(nil)
+	_ translator.EventSource     = (*Backend)(nil)
+	_ translator.PacketSender    = (*Backend)(nil)
 )
 
 // DefaultPinRoot is where a device's datapath is pinned unless
@@ -114,6 +127,9 @@ func New(opts Options) (*Backend, error) {
 		if ifc == "" || strings.ContainsRune(ifc, '/') {
 			return nil, fmt.Errorf("new ebpf backend: port %d: bad interface name %q", p, ifc)
 		}
+	}
+	if ifc, dup := opts.Ports[opts.CPUPort]; opts.CPUPort != 0 && dup {
+		return nil, fmt.Errorf("new ebpf backend: CPU port %d is also --port %d=%s", opts.CPUPort, opts.CPUPort, ifc)
 	}
 	return &Backend{
 		opts: opts, root: opts.PinRoot, ns: netnsRunner{path: opts.NetNSPath},
@@ -172,8 +188,16 @@ func (b *Backend) Verify(c *translator.Config) error {
 		}
 		coll.Close()
 	}
+	if needsCPU(c) {
+		if err := b.openCPU(); err != nil {
+			return err
+		}
+	}
+	b.mu.Lock()
+	ports := b.allPorts()
+	b.mu.Unlock()
 	return b.ns.do(func(h *netlink.Handle) error {
-		_, err := resolvePorts(h, b.opts.Ports)
+		_, err := resolvePorts(h, ports)
 		return err
 	})
 }
@@ -209,9 +233,14 @@ func (b *Backend) replace(c *translator.Config, ops []translator.Op) error {
 	if b.closed {
 		return translator.Errorf(translator.ErrPrecondition, "ebpf backend is closed")
 	}
+	if needsCPU(c) {
+		if err := b.openCPULocked(); err != nil {
+			return err
+		}
+	}
 	var ifindex map[uint32]uint32
 	if err := b.ns.do(func(h *netlink.Handle) (err error) {
-		ifindex, err = resolvePorts(h, b.opts.Ports)
+		ifindex, err = resolvePorts(h, b.allPorts())
 		return err
 	}); err != nil {
 		return err
@@ -228,6 +257,10 @@ func (b *Backend) replace(c *translator.Config, ops []translator.Op) error {
 	if n, err := p.apply(ops); err != nil {
 		p.destroy()
 		return fmt.Errorf("carry entry %d over: %w", n, err)
+	}
+	if err := b.startStream(p, ifindex); err != nil {
+		p.destroy()
+		return err
 	}
 	if err := b.attachAll(p, ifindex); err != nil {
 		p.destroy()
@@ -256,8 +289,8 @@ func (b *Backend) replace(c *translator.Config, ops []translator.Op) error {
 func (b *Backend) restoreTC(ifindex map[uint32]uint32) {
 	err := b.ns.do(func(h *netlink.Handle) error {
 		var all []*attachment
-		for _, port := range sortedPorts(b.opts.Ports) {
-			if a := b.atts[b.opts.Ports[port]]; a != nil {
+		for _, port := range sortedPorts(b.allPorts()) {
+			if a := b.atts[b.allPorts()[port]]; a != nil {
 				all = append(all, a)
 			}
 		}
@@ -275,8 +308,8 @@ func (b *Backend) restoreTC(ifindex map[uint32]uint32) {
 func (b *Backend) attachAll(p *pipeline, ifindex map[uint32]uint32) error {
 	return b.ns.do(func(h *netlink.Handle) error {
 		var switched []*attachment
-		for _, port := range sortedPorts(b.opts.Ports) {
-			name := b.opts.Ports[port]
+		for _, port := range sortedPorts(b.allPorts()) {
+			name := b.allPorts()[port]
 			a := b.atts[name]
 			if a != nil && a.ifindex != int(ifindex[port]) {
 				// The interface was recreated: its old link is dead.
@@ -398,6 +431,10 @@ func (b *Backend) Close() error {
 		return nil
 	}
 	b.closed = true
+	if b.cpu != nil {
+		b.cpu.close(b.ns, !b.opts.KeepForwarding)
+		b.cpu = nil
+	}
 	var errs []error
 	if b.opts.KeepForwarding {
 		for _, as := range []map[string]*attachment{b.atts, b.xatts} {

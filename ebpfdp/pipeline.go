@@ -55,6 +55,8 @@ type tier struct {
 	prog   *ebpf.Program
 	tables []*tableState // P4Info order
 	byID   map[uint32]*tableState
+	// stream holds the p4tc_stream.h maps of the tc tier, if any.
+	stream *streamMaps
 }
 
 // tableState is a table's maps in one tier and, for ternary tables,
@@ -130,6 +132,10 @@ func (t *tier) close() {
 	if t.prog != nil {
 		t.prog.Close()
 	}
+	if t.stream != nil {
+		t.stream.close()
+		t.stream = nil
+	}
 	for _, ts := range t.tables {
 		for _, mem := range []*[]byte{&ts.topMem, &ts.poolMem} {
 			if *mem != nil {
@@ -202,6 +208,9 @@ func loadTier(k tierKind, plans []*tablePlan, b *binding, dir string) (*tier, er
 	}
 	t := &tier{kind: k, bind: b, byID: map[uint32]*tableState{}}
 	t.prog = coll.DetachProgram(b.prog)
+	if k == tierTC {
+		t.stream = detachStreamMaps(coll)
+	}
 	for _, pl := range plans {
 		ts := &tableState{
 			plan: pl, bind: b, tier: k, dflt: coll.DetachMap(pl.defaultsMap()), stats: coll.DetachMap(pl.statsMap()),
@@ -235,6 +244,14 @@ func loadTier(k tierKind, plans []*tablePlan, b *binding, dir string) (*tier, er
 	}
 	for _, ts := range t.tables {
 		for name, m := range ts.maps() {
+			if err := m.Pin(filepath.Join(dir, "maps", name)); err != nil {
+				t.close()
+				return nil, fmt.Errorf("pin map %s: %w", name, err)
+			}
+		}
+	}
+	if t.stream != nil {
+		for name, m := range t.stream.maps() {
 			if err := m.Pin(filepath.Join(dir, "maps", name)); err != nil {
 				t.close()
 				return nil, fmt.Errorf("pin map %s: %w", name, err)

@@ -39,9 +39,16 @@ func (b *Backend) Restore() (*translator.Snapshot, error) {
 			l.Close()
 		}
 	}
+	if dp, _ := cpuPortNames(b.opts.DeviceID); b.opts.CPUPort != 0 && links[dp] != nil {
+		// The previous p4tcd had a CPU port: the datapath still uses it.
+		if err := b.openCPULocked(); err != nil {
+			closeLinks()
+			return nil, fmt.Errorf("restore: %w", err)
+		}
+	}
 	var ifindex map[uint32]uint32
 	if err := b.ns.do(func(h *netlink.Handle) (err error) {
-		ifindex, err = resolvePorts(h, b.opts.Ports)
+		ifindex, err = resolvePorts(h, b.allPorts())
 		return err
 	}); err != nil {
 		closeLinks()
@@ -88,6 +95,9 @@ func (b *Backend) Restore() (*translator.Snapshot, error) {
 		b.cur, b.ports = nil, nil
 		return nil, fmt.Errorf("restore: %w", err)
 	}
+	if err := b.startStream(p, ifindex); err != nil {
+		b.log.Warn("packet I/O and digests not restored", "err", err)
+	}
 	b.removeStale()
 	b.startSweeper()
 	b.log.Info("pipeline restored", "pipeline", p.cfg.Program.Name, "generation", gen, "entries", len(entries), "xdp", p.xdp != nil)
@@ -121,7 +131,7 @@ func (b *Backend) runningGen(gs []uint64, links map[string]link.Link) uint64 {
 // p4tcd's links from interfaces that are no longer ports.
 func (b *Backend) adoptPorts(ifindex map[uint32]uint32) error {
 	want := map[string]bool{}
-	for _, name := range b.opts.Ports {
+	for _, name := range b.allPorts() {
 		want[name] = true
 	}
 	return b.ns.do(func(h *netlink.Handle) error {
@@ -137,8 +147,8 @@ func (b *Backend) adoptPorts(ifindex map[uint32]uint32) error {
 		if info, err := b.cur.prog.Info(); err == nil {
 			progID, _ = info.ID()
 		}
-		for _, port := range sortedPorts(b.opts.Ports) {
-			name := b.opts.Ports[port]
+		for _, port := range sortedPorts(b.allPorts()) {
+			name := b.allPorts()[port]
 			a := b.atts[name]
 			if a == nil {
 				a = &attachment{ifname: name}
@@ -164,7 +174,7 @@ func (b *Backend) adoptPorts(ifindex map[uint32]uint32) error {
 func (b *Backend) adoptXDP(ifindex map[uint32]uint32) error {
 	want := map[string]bool{}
 	if b.cur.xdp != nil {
-		for _, name := range b.opts.Ports {
+		for _, name := range b.allPorts() {
 			want[name] = true
 		}
 	}
@@ -183,8 +193,8 @@ func (b *Backend) adoptXDP(ifindex map[uint32]uint32) error {
 	if info, err := b.cur.xdp.prog.Info(); err == nil {
 		progID, _ = info.ID()
 	}
-	for _, port := range sortedPorts(b.opts.Ports) {
-		name := b.opts.Ports[port]
+	for _, port := range sortedPorts(b.allPorts()) {
+		name := b.allPorts()[port]
 		a := b.xatts[name]
 		if a == nil {
 			a = &attachment{ifname: name}
@@ -261,6 +271,9 @@ func openTier(t *tier, plans []*tablePlan, dir string) error {
 			return nil, fmt.Errorf("open map %s: %w", name, err)
 		}
 		return m, nil
+	}
+	if t.kind == tierTC {
+		t.stream = openStreamMaps(filepath.Join(dir, "maps"))
 	}
 	for _, pl := range plans {
 		ts := &tableState{plan: pl, bind: t.bind, tier: t.kind, masksCap: t.bind.masks[pl.id]}

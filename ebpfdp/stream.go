@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"sync"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
@@ -37,9 +36,7 @@ type cpuPort struct {
 	dp, host string
 	fd       int
 	log      *slog.Logger
-
-	// mu guards emit.
-	mu   sync.Mutex
+	// emit receives the packet-ins (set before the reader starts).
 	emit func(translator.Event)
 	done chan struct{}
 }
@@ -101,8 +98,13 @@ func openCPUPort(r netnsRunner, port uint32, deviceID uint64, log *slog.Logger) 
 	if err != nil {
 		return nil, err
 	}
-	go c.read()
 	return c, nil
+}
+
+// start starts delivering packet-ins to emit.
+func (c *cpuPort) start(emit func(translator.Event)) {
+	c.emit = emit
+	go c.read()
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
@@ -119,11 +121,8 @@ func (c *cpuPort) read() {
 			}
 			return // closed
 		}
-		c.mu.Lock()
-		emit := c.emit
-		c.mu.Unlock()
-		if emit != nil && n > 0 {
-			emit(translator.Event{Kind: translator.EventPacketIn, Frame: append([]byte(nil), buf[:n]...)})
+		if c.emit != nil && n > 0 {
+			c.emit(translator.Event{Kind: translator.EventPacketIn, Frame: append([]byte(nil), buf[:n]...)})
 		}
 	}
 }
@@ -164,14 +163,114 @@ type streamMaps struct {
 	done   chan struct{}
 }
 
-// takeStreamMaps picks the stream maps out of a loaded collection (which
-// keeps the rest).
-func takeStreamMaps(maps map[string]*ebpf.Map) *streamMaps {
-	s := &streamMaps{ports: maps[portsMapName], portIfindex: maps[portIfindexName], cpu: maps[cpuMapName], digests: maps[digestRingName]}
-	for _, n := range []string{portsMapName, portIfindexName, cpuMapName, digestRingName} {
-		delete(maps, n)
+// detachStreamMaps takes the stream maps out of a loaded collection; nil
+// when the object has none.
+func detachStreamMaps(coll *ebpf.Collection) *streamMaps {
+	s := &streamMaps{ports: coll.DetachMap(portsMapName), portIfindex: coll.DetachMap(portIfindexName),
+		cpu: coll.DetachMap(cpuMapName), digests: coll.DetachMap(digestRingName)}
+	if len(s.maps()) == 0 {
+		return nil
 	}
 	return s
+}
+
+// openStreamMaps opens the stream maps pinned in dir; nil when there are
+// none.
+func openStreamMaps(dir string) *streamMaps {
+	open := func(name string) *ebpf.Map {
+		m, err := ebpf.LoadPinnedMap(filepath.Join(dir, name), nil)
+		if err != nil {
+			return nil
+		}
+		return m
+	}
+	s := &streamMaps{ports: open(portsMapName), portIfindex: open(portIfindexName), cpu: open(cpuMapName), digests: open(digestRingName)}
+	if len(s.maps()) == 0 {
+		return nil
+	}
+	return s
+}
+
+// needsCPU reports whether a pipeline does packet I/O: its P4Info has a
+// packet_in or packet_out controller header (P4Runtime §16.1's
+// convention), so the CPU port is one of its ports.
+func needsCPU(c *translator.Config) bool {
+	return c.PacketIn != nil || c.PacketOut != nil
+}
+
+// allPorts is the P4 port → interface map of the switch: the --ports, and
+// the CPU port's datapath end once it is open. The Backend's lock guards
+// it.
+func (b *Backend) allPorts() map[uint32]string {
+	if b.cpu == nil {
+		return b.opts.Ports
+	}
+	out := make(map[uint32]string, len(b.opts.Ports)+1)
+	for n, ifc := range b.opts.Ports {
+		out[n] = ifc
+	}
+	out[b.cpu.port] = b.cpu.dp
+	return out
+}
+
+// openCPU opens the CPU port, if the Backend has one and it is not open.
+func (b *Backend) openCPU() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.openCPULocked()
+}
+
+func (b *Backend) openCPULocked() error {
+	if b.opts.CPUPort == 0 || b.cpu != nil {
+		return nil
+	}
+	c, err := openCPUPort(b.ns, b.opts.CPUPort, b.opts.DeviceID, b.log)
+	if err != nil {
+		return translator.Errorf(translator.ErrInternal, "open the CPU port: %v", err)
+	}
+	c.start(b.emitEvent)
+	b.cpu = c
+	return nil
+}
+
+// startStream fills a pipeline's port maps and starts reading its digests.
+func (b *Backend) startStream(p *pipeline, ifindex map[uint32]uint32) error {
+	st := p.tier.stream
+	if st == nil {
+		return nil
+	}
+	if err := st.fill(ifindex, b.opts.CPUPort); err != nil {
+		return err
+	}
+	return st.startDigests(b.emitEvent, b.log)
+}
+
+// emitEvent hands an event to the handler SetEventHandler installed.
+func (b *Backend) emitEvent(ev translator.Event) {
+	if fn := b.emit.Load(); fn != nil {
+		(*fn)(ev)
+	}
+}
+
+// SetEventHandler installs the receiver of packet-ins, digests and idle
+// entries (translator.EventSource).
+func (b *Backend) SetEventHandler(fn func(translator.Event)) {
+	b.emit.Store(&fn)
+}
+
+// SendPacket injects a packet-out frame (packet_out header, then the
+// packet) into the CPU port (translator.PacketSender).
+func (b *Backend) SendPacket(frame []byte) error {
+	if err := b.openCPU(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	cpu := b.cpu
+	b.mu.Unlock()
+	if cpu == nil {
+		return translator.Errorf(translator.ErrUnsupported, "packet-out: p4tcd has no CPU port (--cpu-port)")
+	}
+	return cpu.send(frame)
 }
 
 // fill writes the port numbers and the CPU port into the maps: ifindex →

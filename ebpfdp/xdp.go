@@ -127,8 +127,11 @@ func (b *Backend) attachXDPAll(p *pipeline, ifindex map[uint32]uint32) error {
 			return nil
 		}
 		var switched []*attachment
-		for _, port := range sortedPorts(b.opts.Ports) {
-			name := b.opts.Ports[port]
+		for _, port := range sortedPorts(b.allPorts()) {
+			if port == b.opts.CPUPort {
+				continue // packet-outs take the tc program
+			}
+			name := b.allPorts()[port]
 			a := b.xatts[name]
 			if a != nil && a.ifindex != int(ifindex[port]) {
 				if err := detachXDP(a, b.xdpLinkPin(name)); err != nil {

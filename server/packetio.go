@@ -2,6 +2,7 @@ package server
 
 import (
 	"errors"
+	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/codes"
@@ -20,6 +21,32 @@ func (s *Server) notify(n translator.Notification) {
 		}
 	case n.Digest != nil:
 		s.digests.add(n.DigestID, n.Digest)
+	case len(n.Idle) > 0:
+		s.sendIdle(n.Idle)
+	}
+}
+
+// sendIdle sends an IdleTimeoutNotification (§14.4) to the primary of every
+// role that may see the tables, each with only those tables' entries,
+// never an empty one.
+func (s *Server) sendIdle(tes []*p4v1.TableEntry) {
+	now := time.Now().UnixNano()
+	for _, c := range s.arb.primaries(func(*roleState) bool { return true }) {
+		s.arb.mu.Lock()
+		rs := s.arb.roles[c.role]
+		sc := scopeOf(rs.name, rs.parsed)
+		s.arb.mu.Unlock()
+		var mine []*p4v1.TableEntry
+		for _, te := range tes {
+			if sc.Writable == nil || sc.Writable[te.GetTableId()] {
+				mine = append(mine, te)
+			}
+		}
+		if len(mine) == 0 {
+			continue
+		}
+		c.out.push(&p4v1.StreamMessageResponse{Update: &p4v1.StreamMessageResponse_IdleTimeoutNotification{
+			IdleTimeoutNotification: &p4v1.IdleTimeoutNotification{TableEntry: mine, Timestamp: now}}}, true)
 	}
 }
 

@@ -14,6 +14,8 @@ const (
 	EventPacketIn EventKind = iota + 1
 	// EventDigest: a digest record the datapath emitted.
 	EventDigest
+	// EventIdle: entries that saw no traffic for their idle timeout.
+	EventIdle
 )
 
 // Event is something the datapath reports to the control plane.
@@ -26,6 +28,8 @@ type Event struct {
 	// the record (Digest.RecordSize bytes).
 	DigestID uint32
 	Data     []byte
+	// Idle lists idle entries (EventIdle).
+	Idle []IdleEntry
 }
 
 // EventSource is a Backend that reports datapath events (packet-ins,
@@ -50,6 +54,10 @@ type Notification struct {
 	// Digest is one digest message of DigestID.
 	DigestID uint32
 	Digest   *p4v1.P4Data
+	// Idle holds controller entries idle past their idle_timeout_ns, as
+	// an IdleTimeoutNotification carries them (P4Runtime §14.4): key,
+	// controller_metadata, metadata and idle_timeout_ns.
+	Idle []*p4v1.TableEntry
 }
 
 // Subscribe asks the backend for its events and hands fn their P4Runtime
@@ -80,6 +88,10 @@ func (d *Device) Subscribe(fn func(Notification)) bool {
 			if data, err := dg.DigestData(ev.Data); err == nil {
 				fn(Notification{DigestID: ev.DigestID, Digest: data})
 			}
+		case EventIdle:
+			if tes := d.idleEntries(ev.Idle); len(tes) > 0 {
+				fn(Notification{Idle: tes})
+			}
 		}
 	})
 	return true
@@ -104,4 +116,38 @@ func (d *Device) PacketOut(po *p4v1.PacketOut) error {
 		return fmt.Errorf("send packet-out: %w", err)
 	}
 	return nil
+}
+
+// idleEntries renders the controller entries of an idle report that are
+// still in the store (a DELETE may have raced the report) for an
+// IdleTimeoutNotification.
+func (d *Device) idleEntries(idle []IdleEntry) []*p4v1.TableEntry {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	if d.st == nil {
+		return nil
+	}
+	var out []*p4v1.TableEntry
+	for _, ie := range idle {
+		if ie.Removed || ie.Entry == nil || ie.Entry.Origin != OriginController {
+			continue
+		}
+		ts := d.st.tables[ie.Entry.Table.ID]
+		if ts == nil {
+			continue
+		}
+		key := ie.Entry.skey
+		if key == "" {
+			key = storeKey(ie.Entry.Table, ie.Entry.Match, ie.Entry.Priority)
+		}
+		e := ts.entries[key]
+		if e == nil || e.proto == nil || e.IdleTimeoutNs == 0 {
+			continue
+		}
+		out = append(out, &p4v1.TableEntry{
+			TableId: e.proto.TableId, Match: e.proto.Match, Priority: e.proto.Priority,
+			ControllerMetadata: e.proto.ControllerMetadata, Metadata: e.proto.Metadata, IdleTimeoutNs: e.proto.IdleTimeoutNs,
+		})
+	}
+	return out
 }

@@ -65,7 +65,12 @@ type config struct {
 	tls                server.TLSFiles
 	metricsAddr        string
 	xdpMode            ebpfdp.XDPMode
+	cpuPort            uint32
 }
+
+// defaultCPUPort is P4Runtime's SDN_PORT_CPU (§16.2 "Translation of Port
+// Numbers").
+const defaultCPUPort = 0xfffffffd
 
 // portMap holds --port N=IFACE flags: P4 port number to interface name.
 type portMap map[uint32]string
@@ -95,7 +100,7 @@ func (p portMap) Set(s string) error {
 }
 
 func parseFlags(args []string, stderr io.Writer) (*config, error) {
-	cfg := &config{ports: portMap{}}
+	cfg := &config{ports: portMap{}, cpuPort: defaultCPUPort}
 	fs := flag.NewFlagSet("p4tcd", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.grpcAddr, "grpc-addr", "127.0.0.1:9559", "address the P4Runtime gRPC service listens on")
@@ -107,6 +112,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.BoolVar(&cfg.deviceIDZero, "accept-device-id-zero", true, "also answer to device id 0 (BMv2, tutorials and PTF tests use it)")
 	fs.BoolVar(&cfg.missingElectionID0, "missing-election-id-as-zero", true, "treat a missing election id as (0,0) while no primary exists (PI behaviour; PTF tests rely on it)")
 	fs.BoolVar(&cfg.keepForwarding, "keep-forwarding", false, "on exit, leave the datapath attached so forwarding continues")
+	fs.Func("cpu-port", "P4 port number of the CPU port (packet-in/out), a veth pair p4tcd creates when the P4Info has controller headers; 0 for none (default 0xfffffffd, P4Runtime's SDN_PORT_CPU)", func(s string) error {
+		n, err := strconv.ParseUint(s, 0, 32)
+		if err != nil {
+			return fmt.Errorf("want a port number, got %q", s)
+		}
+		cfg.cpuPort = uint32(n)
+		return nil
+	})
 	fs.StringVar(&cfg.portNetNS, "port-netns", "", "network namespace of the --port interfaces: a name from `ip netns` or a path (default: p4tcd's own)")
 	fs.StringVar(&cfg.pinRoot, "bpffs", "", "bpffs directory for the eBPF datapath's pins (default /sys/fs/bpf/p4tcd/<device-id>)")
 	fs.StringVar(&cfg.tls.Cert, "tls-cert", "", "PEM certificate chain for TLS on the gRPC listener (needs --tls-key)")
@@ -219,9 +232,9 @@ func netnsPath(ns string) string {
 func newEBPF(cfg *config, log *slog.Logger) (translator.Backend, error) {
 	b, err := ebpfdp.New(ebpfdp.Options{
 		DeviceID: cfg.deviceID, Ports: cfg.ports, KeepForwarding: cfg.keepForwarding, Logger: log,
-		NetNSPath: netnsPath(cfg.portNetNS), PinRoot: cfg.pinRoot, XDPMode: cfg.xdpMode,
-		// Until the stream channel sends IdleTimeoutNotifications, idle
-		// entries are logged.
+		NetNSPath: netnsPath(cfg.portNetNS), PinRoot: cfg.pinRoot, XDPMode: cfg.xdpMode, CPUPort: cfg.cpuPort,
+		// IdleTimeoutNotifications go out on the stream; the log keeps a
+		// trace.
 		OnIdle: func(evs []translator.IdleEntry) {
 			for _, ev := range evs {
 				log.Debug("idle entry", "table", ev.Entry.Table.Name, "idle", ev.Idle, "removed", ev.Removed)
