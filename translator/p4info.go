@@ -60,6 +60,11 @@ func (k TableKind) String() string {
 // buffers. P4TC's whole key is at most 512 bits.
 const maxBitwidth = 8192
 
+// maxCells bounds the cells of an indexed counter, meter or register: a
+// wildcard read lists every cell, so a P4Info must not be able to ask for
+// absurd arrays.
+const maxCells = 1 << 24
+
 // maxStringBytes bounds values of sdn_string translated types.
 const maxStringBytes = 1024
 
@@ -380,24 +385,24 @@ func Compile(info *p4configv1.P4Info) (*Pipeline, error) {
 		if err := claim("counter", c.GetPreamble()); err != nil {
 			return nil, err
 		}
-		if c.GetSize() <= 0 {
-			return nil, errorf(ErrInvalid, "p4info: counter %s: size %d must be positive", c.GetPreamble().GetName(), c.GetSize())
+		if c.GetSize() <= 0 || int64(c.GetSize()) > maxCells {
+			return nil, errorf(ErrInvalid, "p4info: counter %s: size %d not in 1..%d", c.GetPreamble().GetName(), c.GetSize(), maxCells)
 		}
 	}
 	for _, m := range info.GetMeters() {
 		if err := claim("meter", m.GetPreamble()); err != nil {
 			return nil, err
 		}
-		if m.GetSize() <= 0 {
-			return nil, errorf(ErrInvalid, "p4info: meter %s: size %d must be positive", m.GetPreamble().GetName(), m.GetSize())
+		if m.GetSize() <= 0 || int64(m.GetSize()) > maxCells {
+			return nil, errorf(ErrInvalid, "p4info: meter %s: size %d not in 1..%d", m.GetPreamble().GetName(), m.GetSize(), maxCells)
 		}
 	}
 	for _, r := range info.GetRegisters() {
 		if err := claim("register", r.GetPreamble()); err != nil {
 			return nil, err
 		}
-		if r.GetSize() <= 0 {
-			return nil, errorf(ErrInvalid, "p4info: register %s: size %d must be positive", r.GetPreamble().GetName(), r.GetSize())
+		if r.GetSize() <= 0 || int64(r.GetSize()) > maxCells {
+			return nil, errorf(ErrInvalid, "p4info: register %s: size %d not in 1..%d", r.GetPreamble().GetName(), r.GetSize(), maxCells)
 		}
 	}
 	for _, d := range info.GetDigests() {
