@@ -14,6 +14,9 @@ type Replica struct {
 	// as BMv2-era clients use it).
 	Port     uint32
 	Instance uint32
+	// LegacyPort: the replica was written with the deprecated egress_port
+	// field, and reads return it that way.
+	LegacyPort bool
 	// Backups are the backup replicas, most preferred first (v1.5).
 	Backups []BackupReplica
 }
@@ -185,7 +188,7 @@ func parseReplicas(rs []*p4v1.Replica, what string, backupsOK bool) ([]Replica, 
 		rep.Instance = r.GetInstance()
 		switch x := r.GetPortKind().(type) {
 		case *p4v1.Replica_EgressPort:
-			rep.Port = x.EgressPort
+			rep.Port, rep.LegacyPort = x.EgressPort, true
 		case *p4v1.Replica_Port:
 			p, err := sdnPort(x.Port, what+": replica "+itoa(uint64(i)))
 			if err != nil {

@@ -28,6 +28,8 @@ type GroupMember struct {
 	// none. The datapath leaves a member out of selection while its
 	// watch port is down.
 	WatchPort uint32
+	// LegacyWatch: the port was given in the deprecated watch field.
+	LegacyWatch bool
 }
 
 // Group is an action selector group (P4Runtime §9.2.2).
@@ -68,9 +70,10 @@ type ActionSet struct {
 
 // SetAction is one action of a one-shot set.
 type SetAction struct {
-	Action    *ActionCall
-	Weight    int32
-	WatchPort uint32
+	Action      *ActionCall
+	Weight      int32
+	WatchPort   uint32
+	LegacyWatch bool
 	// Member is the id of the hidden member the Device made for it.
 	Member uint32
 }
@@ -223,35 +226,37 @@ func (p *ActionProfile) checkWeight(w int32, what string) error {
 // an SDN port (canonicalised in place); the deprecated watch int32 must not
 // be negative (0 is none). p4tcd does not know which ports exist (the
 // datapath does): existence is the backend's check.
-func watchPort(kind any, what string) (uint32, error) {
+// legacy is true for the deprecated form.
+func watchPort(kind any, what string) (port uint32, legacy bool, err error) {
 	switch x := kind.(type) {
 	case *p4v1.ActionProfileGroup_Member_Watch:
 		return deprecatedWatch(x.Watch, what)
 	case *p4v1.ActionProfileAction_Watch:
 		return deprecatedWatch(x.Watch, what)
 	case *p4v1.ActionProfileGroup_Member_WatchPort:
-		if len(x.WatchPort) == 0 {
-			return 0, nil
-		}
-		p, err := sdnPort(x.WatchPort, what+": watch_port")
-		x.WatchPort = canonicalPort(x.WatchPort)
-		return p, err
+		return watchBytes(&x.WatchPort, what)
 	case *p4v1.ActionProfileAction_WatchPort:
-		if len(x.WatchPort) == 0 {
-			return 0, nil
-		}
-		p, err := sdnPort(x.WatchPort, what+": watch_port")
-		x.WatchPort = canonicalPort(x.WatchPort)
-		return p, err
+		return watchBytes(&x.WatchPort, what)
 	}
-	return 0, nil
+	return 0, false, nil
 }
 
-func deprecatedWatch(w int32, what string) (uint32, error) {
-	if w < 0 {
-		return 0, errorf(ErrInvalid, "%s: negative watch port %d", what, w)
+func watchBytes(b *[]byte, what string) (uint32, bool, error) {
+	if len(*b) == 0 {
+		return 0, false, nil
 	}
-	return uint32(w), nil
+	p, err := sdnPort(*b, what+": watch_port")
+	if err == nil {
+		*b = canonicalPort(*b)
+	}
+	return p, false, err
+}
+
+func deprecatedWatch(w int32, what string) (uint32, bool, error) {
+	if w < 0 {
+		return 0, true, errorf(ErrInvalid, "%s: negative watch port %d", what, w)
+	}
+	return uint32(w), true, nil
 }
 
 // profileOf resolves an action_profile_id of a member or group message.
@@ -358,11 +363,11 @@ func (p *Pipeline) parseActionSet(t *Table, as *p4v1.ActionProfileActionSet) (*I
 		if err := prof.checkWeight(a.GetWeight(), awhat); err != nil {
 			return nil, err
 		}
-		port, err := watchPort(a.GetWatchKind(), awhat)
+		port, legacy, err := watchPort(a.GetWatchKind(), awhat)
 		if err != nil {
 			return nil, err
 		}
-		set.Actions[k] = SetAction{Action: ac, Weight: a.GetWeight(), WatchPort: port}
+		set.Actions[k] = SetAction{Action: ac, Weight: a.GetWeight(), WatchPort: port, LegacyWatch: legacy}
 	}
 	if prof.MaxGroupSize > 0 {
 		if n := setSize(prof, set); n > int64(prof.MaxGroupSize) {
@@ -539,11 +544,11 @@ func (w *batch) stageGroup(i int, ag *p4v1.ActionProfileGroup, op writeOp) error
 		if err := prof.checkWeight(gm.GetWeight(), mwhat); err != nil {
 			return err
 		}
-		port, err := watchPort(gm.GetWatchKind(), mwhat)
+		port, legacy, err := watchPort(gm.GetWatchKind(), mwhat)
 		if err != nil {
 			return err
 		}
-		members[k] = GroupMember{Member: mid, Weight: gm.GetWeight(), WatchPort: port}
+		members[k] = GroupMember{Member: mid, Weight: gm.GetWeight(), WatchPort: port, LegacyWatch: legacy}
 	}
 	g := &Group{Profile: prof, ID: id, Members: members, MaxSize: maxSize, size: groupSize(prof, members),
 		proto: &p4v1.ActionProfileGroup{ActionProfileId: prof.ID, GroupId: id, Members: ag.GetMembers(), MaxSize: maxSize}}
@@ -651,7 +656,7 @@ func (w *batch) stageOneShot(i int, ps *profileState, ind *IndirectAction, what 
 		a.Member = hiddenID(ps, ps.members)
 		m := &Member{Profile: prof, ID: a.Member, Action: a.Action, OneShot: true}
 		w.pushExt(i, &ExternOp{Kind: ExtInsertMember, Member: m}, ps.putMember(m.ID, nil, m))
-		gms[k] = GroupMember{Member: a.Member, Weight: a.Weight, WatchPort: a.WatchPort}
+		gms[k] = GroupMember{Member: a.Member, Weight: a.Weight, WatchPort: a.WatchPort, LegacyWatch: a.LegacyWatch}
 	}
 	g := &Group{Profile: prof, ID: hiddenID(ps, ps.groups), Members: gms, OneShot: true, size: groupSize(prof, gms)}
 	if err := ps.checkGroupRoom(g, nil, what); err != nil {
