@@ -188,6 +188,7 @@ type Step struct {
 // backend without it answers UNIMPLEMENTED.
 type AtomicExternBackend interface {
 	ExternBackend
+	AtomicBackend
 	// ApplyAtomicSteps applies every step, in order, or none.
 	ApplyAtomicSteps(steps []Step) error
 }

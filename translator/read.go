@@ -474,7 +474,7 @@ func (r *reader) counters(req *p4v1.CounterEntry) error {
 // DirectMeterEntry read: every entry of every table with the resource
 // (table_id 0 or no table_entry), every entry of one table (no match), the
 // default entry, or one entry (NOT_FOUND when absent, §9.3.1).
-func (r *reader) directEntries(te *p4v1.TableEntry, has func(*Table) bool, what string) ([]*Entry, error) {
+func (r *reader) directEntries(te *p4v1.TableEntry, has func(*Table) bool, kind ExternSet, what string) ([]*Entry, error) {
 	cfg := r.d.cfg
 	var tables []*Table
 	if te.GetTableId() == 0 {
@@ -486,6 +486,11 @@ func (r *reader) directEntries(te *p4v1.TableEntry, has func(*Table) bool, what 
 				tables = append(tables, t)
 			}
 		}
+		if len(tables) > 0 {
+			if err := r.d.need(kind, what+"s"); err != nil {
+				return nil, err
+			}
+		}
 	} else {
 		t := cfg.Tables[te.GetTableId()]
 		if t == nil {
@@ -493,6 +498,9 @@ func (r *reader) directEntries(te *p4v1.TableEntry, has func(*Table) bool, what 
 		}
 		if !has(t) {
 			return nil, errorf(ErrInvalid, "%s: table %s has none", what, t.Name)
+		}
+		if err := r.d.need(kind, what+" of table "+t.Name); err != nil {
+			return nil, err
 		}
 		if !r.sc.allows(t.ID) {
 			return nil, nil
@@ -527,14 +535,9 @@ func keyProto(e *Entry) *p4v1.TableEntry {
 }
 
 func (r *reader) directCounters(req *p4v1.DirectCounterEntry) error {
-	es, err := r.directEntries(req.GetTableEntry(), func(t *Table) bool { return t.DirectCounter != nil }, "direct counter")
+	es, err := r.directEntries(req.GetTableEntry(), func(t *Table) bool { return t.DirectCounter != nil }, ExternDirectCounters, "direct counter")
 	if err != nil {
 		return err
-	}
-	if len(es) > 0 {
-		if err := r.d.need(ExternDirectCounters, "direct counters"); err != nil {
-			return err
-		}
 	}
 	for _, e := range es {
 		dc := &p4v1.DirectCounterEntry{TableEntry: keyProto(e), Data: &p4v1.CounterData{}}
@@ -591,14 +594,9 @@ func (r *reader) directMeters(req *p4v1.DirectMeterEntry) error {
 	if req.GetCounterData() != nil {
 		return errorf(ErrUnsupported, "per-colour meter counters (counter_data) are not supported")
 	}
-	es, err := r.directEntries(req.GetTableEntry(), func(t *Table) bool { return t.DirectMeter != nil }, "direct meter")
+	es, err := r.directEntries(req.GetTableEntry(), func(t *Table) bool { return t.DirectMeter != nil }, ExternDirectMeters, "direct meter")
 	if err != nil {
 		return err
-	}
-	if len(es) > 0 {
-		if err := r.d.need(ExternDirectMeters, "direct meters"); err != nil {
-			return err
-		}
 	}
 	for _, e := range es {
 		dm := &p4v1.DirectMeterEntry{TableEntry: keyProto(e)}
