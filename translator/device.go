@@ -141,6 +141,12 @@ func (d *Device) SetPipeline(action p4v1.SetForwardingPipelineConfigRequest_Acti
 	fresh := newStore(c.Pipeline)
 	var ops []Op
 	for _, e := range initial {
+		if e.Indirect != nil {
+			return errorf(ErrInvalid, "device config: initial entry of table %s: entries of indirect tables need members or groups, which a device config cannot give", e.Table.Name)
+		}
+		if dr := e.Direct; dr != nil && ((dr.WriteCounter && d.caps&ExternDirectCounters == 0) || (dr.Meter != nil && d.caps&ExternDirectMeters == 0)) {
+			return errorf(ErrInvalid, "device config: initial entry of table %s sets direct resources this datapath does not realise", e.Table.Name)
+		}
 		op, _, err := fresh.stage(e, opInsert)
 		if err != nil {
 			return errorf(ErrInvalid, "device config: initial entry of table %s: %v", e.Table.Name, err)

@@ -9,6 +9,9 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+
+	p4tcdv1 "github.com/p4tcd/p4tcd/proto/p4tcd/v1"
 )
 
 // Ids of p4tcd-externs.p4info.txt.
@@ -510,3 +513,39 @@ func TestRestoreExterns(t *testing.T) {
 		t.Errorf("Restore of an entry whose member is missing: %v, %v", ok, err)
 	}
 }
+
+// Initial entries of a device config cannot point at members (none exist
+// at commit) nor set direct resources the datapath lacks.
+func TestInitialEntriesWithExterns(t *testing.T) {
+	info := loadP4Info(t, "p4tcd-externs.p4info.txt")
+	cfg := func(entry string) *p4v1.ForwardingPipelineConfig {
+		var u p4v1.Update
+		if err := prototext.Unmarshal([]byte(entry), &u); err != nil {
+			t.Fatal(err)
+		}
+		dc := &p4tcdv1.DeviceConfig{Format: DeviceConfigFormat, PipelineName: "externs", InitialEntries: []*p4v1.Update{&u}}
+		b, err := proto.Marshal(dc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &p4v1.ForwardingPipelineConfig{P4Info: info, P4DeviceConfig: b}
+	}
+	indirect := cfg(`type: INSERT entity { table_entry { table_id: 0x02000003 match { field_id: 1 exact { value: "\x01" } } action { action_profile_member_id: 1 } } }`)
+	if err := NewDevice(NewNoneBackend()).SetPipeline(p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, indirect); !isErr(err, ErrInvalid) {
+		t.Errorf("initial entry of an indirect table: %v, want ErrInvalid", err)
+	}
+	metered := cfg(`type: INSERT entity { table_entry { table_id: 0x02000001 match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 0x01000004 } } meter_config { cir: 1 cburst: 1 pir: 1 pburst: 1 } } }`)
+	if err := NewDevice(plainBackend{NewNoneBackend()}).SetPipeline(p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, metered); !isErr(err, ErrInvalid) {
+		t.Errorf("initial entry with a meter on a datapath without meters: %v, want ErrInvalid", err)
+	}
+	d := NewDevice(NewNoneBackend())
+	if err := d.SetPipeline(p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, metered); err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, d, `table_entry { table_id: 0x02000001 meter_config {} }`); len(got) != 1 || got[0].GetTableEntry().GetMeterConfig() == nil {
+		t.Errorf("initial entry read back %v", got)
+	}
+}
+
+// plainBackend is a datapath without extern support.
+type plainBackend struct{ Backend }
