@@ -166,7 +166,7 @@ func fuzzState(t *testing.T, d *Device) string {
 // FuzzCompileP4Info feeds arbitrary P4Info bytes to Compile: it must never
 // panic, and what it accepts must be consistent.
 func FuzzCompileP4Info(f *testing.F) {
-	for _, name := range []string{"p4runtime-shell-unittest.p4info.pb.txt", "pi-unittest.p4info.txt", "pi-simple_router.p4info.txt", "pi-customids.p4info.txt"} {
+	for _, name := range []string{"p4runtime-shell-unittest.p4info.pb.txt", "pi-unittest.p4info.txt", "pi-simple_router.p4info.txt", "pi-customids.p4info.txt", "p4tcd-externs.p4info.txt"} {
 		b, err := proto.Marshal(loadP4Info(f, name))
 		if err != nil {
 			f.Fatal(err)

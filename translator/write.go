@@ -482,11 +482,6 @@ func (w *batch) pushStore(i int, undoFn func()) {
 	w.anyExt = true
 }
 
-// pushTable stages a table op of update i.
-func (w *batch) pushTable(i int, o Op, u undo) {
-	w.pend = append(w.pend, staged{idx: int32(i), op: o, undo: u})
-}
-
 func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	cfg := w.d.cfg
 	if te == nil {
