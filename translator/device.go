@@ -213,7 +213,7 @@ func (d *Device) reconcileLocked(c *Config) error {
 	}
 	next := newStore(c.Pipeline)
 	for id, dc := range d.st.digests {
-		if c.Digests[id] == nil {
+		if _, ok := c.digestNames[id]; !ok {
 			return errorf(ErrInvalid, "reconcile: digest %#x is enabled but not in the new pipeline", id)
 		}
 		next.digests[id] = dc

@@ -40,16 +40,17 @@ func (w *batch) stageDigest(i int, de *p4v1.DigestEntry, op writeOp) error {
 	if de.GetDigestId() == 0 {
 		return errorf(ErrInvalid, "digest_id 0 is only valid in wildcard reads")
 	}
-	dg := cfg.Digests[de.GetDigestId()]
-	if dg == nil {
-		return errorf(ErrInvalid, "digest id %#x is not a digest of the pipeline%s", de.GetDigestId(), cfg.kindHint(de.GetDigestId()))
+	id := de.GetDigestId()
+	name, ok := cfg.digestNames[id]
+	if !ok {
+		return errorf(ErrInvalid, "digest id %#x is not a digest of the pipeline%s", id, cfg.kindHint(id))
 	}
-	what := "digest " + dg.Name
-	if !w.sc.allows(dg.ID) {
+	what := "digest " + name
+	if !w.sc.allows(id) {
 		return errorf(ErrPermission, "role %q may not write %s", w.sc.Role, what)
 	}
 	ds := w.d.st.digests
-	prev := ds[dg.ID]
+	prev := ds[id]
 	switch op {
 	case opInsert:
 		if prev != nil {
@@ -73,9 +74,9 @@ func (w *batch) stageDigest(i int, de *p4v1.DigestEntry, op writeOp) error {
 	}
 	set := func(c *DigestConfig) {
 		if c == nil {
-			delete(ds, dg.ID)
+			delete(ds, id)
 		} else {
-			ds[dg.ID] = c
+			ds[id] = c
 		}
 	}
 	set(next)

@@ -212,7 +212,6 @@ type Pipeline struct {
 	DirectMeters   map[uint32]*Meter
 	Registers      map[uint32]*Register
 	ValueSets      map[uint32]*ValueSet
-	Digests        map[uint32]*Digest
 	PacketIn       *ControllerHeader
 	PacketOut      *ControllerHeader
 	tablesByName   map[string]*Table
@@ -226,7 +225,10 @@ type Pipeline struct {
 	meterOrder    []*Meter
 	registerOrder []*Register
 	valueSetOrder []*ValueSet
-	digestOrder   []*Digest
+	// digestNames names the P4Info digests by id; digestIDs lists them in
+	// P4Info order (DigestEntry checks and wildcard reads).
+	digestNames map[uint32]string
+	digestIDs   []uint32
 }
 
 // TableByName returns the table with the given fully qualified name, or nil.
@@ -279,7 +281,7 @@ func Compile(info *p4configv1.P4Info) (*Pipeline, error) {
 		Profiles: make(map[uint32]*ActionProfile),
 		Counters: map[uint32]*Counter{}, DirectCounters: map[uint32]*Counter{},
 		Meters: map[uint32]*Meter{}, DirectMeters: map[uint32]*Meter{},
-		Registers: map[uint32]*Register{}, ValueSets: map[uint32]*ValueSet{}, Digests: map[uint32]*Digest{},
+		Registers: map[uint32]*Register{}, ValueSets: map[uint32]*ValueSet{}, digestNames: map[uint32]string{},
 		tablesByName: make(map[string]*Table, len(info.GetTables())),
 		kinds:        make(map[uint32]string),
 	}

@@ -120,12 +120,6 @@ type ValueSet struct {
 	match *Table
 }
 
-// Digest is a P4Info digest.
-type Digest struct {
-	ID   uint32
-	Name string
-}
-
 // compileExterns indexes the P4Info's counters, meters, registers, value
 // sets and digests. Tables are compiled already (direct resources point to
 // them).
@@ -191,9 +185,8 @@ func compileExterns(p *Pipeline, info *p4configv1.P4Info, nt newTypes) error {
 		p.valueSetOrder = append(p.valueSetOrder, vs)
 	}
 	for _, d := range info.GetDigests() {
-		dg := &Digest{ID: d.GetPreamble().GetId(), Name: d.GetPreamble().GetName()}
-		p.Digests[dg.ID] = dg
-		p.digestOrder = append(p.digestOrder, dg)
+		p.digestNames[d.GetPreamble().GetId()] = d.GetPreamble().GetName()
+		p.digestIDs = append(p.digestIDs, d.GetPreamble().GetId())
 	}
 	return nil
 }

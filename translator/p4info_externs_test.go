@@ -75,8 +75,8 @@ func TestCompileExterns(t *testing.T) {
 	if vs := p.ValueSets[byName("parser.vs_tern")]; len(vs.Fields) != 2 || vs.Fields[0].Kind != MatchTernary || vs.Size != 2 || vs.Layout == nil {
 		t.Errorf("vs_tern %+v", vs)
 	}
-	if len(p.Digests) != 1 {
-		t.Errorf("%d digests, want 1", len(p.Digests))
+	if len(p.digestIDs) != 1 {
+		t.Errorf("%d digests, want 1", len(p.digestIDs))
 	}
 }
 

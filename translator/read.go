@@ -729,20 +729,19 @@ func (r *reader) valueSets(req *p4v1.ValueSetEntry) error {
 // digests reads the configs of enabled digests: all (digest_id 0) or one.
 func (r *reader) digests(req *p4v1.DigestEntry) error {
 	cfg := r.d.cfg
-	list := cfg.digestOrder
+	list := cfg.digestIDs
 	if id := req.GetDigestId(); id != 0 {
-		dg := cfg.Digests[id]
-		if dg == nil {
+		if _, ok := cfg.digestNames[id]; !ok {
 			return errorf(ErrInvalid, "digest id %#x is not a digest of the pipeline%s", id, cfg.kindHint(id))
 		}
-		list = []*Digest{dg}
+		list = []uint32{id}
 	}
-	for _, dg := range list {
-		c := r.d.st.digests[dg.ID]
-		if c == nil || !r.sc.allows(dg.ID) {
+	for _, id := range list {
+		c := r.d.st.digests[id]
+		if c == nil || !r.sc.allows(id) {
 			continue
 		}
-		r.entity(&p4v1.Entity{Entity: &p4v1.Entity_DigestEntry{DigestEntry: &p4v1.DigestEntry{DigestId: dg.ID,
+		r.entity(&p4v1.Entity{Entity: &p4v1.Entity_DigestEntry{DigestEntry: &p4v1.DigestEntry{DigestId: id,
 			Config: &p4v1.DigestEntry_Config{MaxTimeoutNs: c.MaxTimeoutNs, MaxListSize: c.MaxListSize, AckTimeoutNs: c.AckTimeoutNs}}}})
 	}
 	return nil
