@@ -635,7 +635,7 @@ func (w *batch) stageIndirect(i int, e *Entry, op writeOp) error {
 	if err != nil {
 		return err
 	}
-	w.pend = append(w.pend, staged{idx: int32(i), op: o, undo: u})
+	w.pend = append(w.pend, staged{idx: i, op: o, undo: u})
 	if prev != nil && prev.Indirect != nil && prev.Indirect.OneShot != nil && (op == opDelete || e.Indirect != prev.Indirect) {
 		w.unstageOneShot(i, ps, prev.Indirect)
 	}

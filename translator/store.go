@@ -75,24 +75,28 @@ type undo struct {
 	key  string
 	prev *Entry // nil: the slot was empty
 	dflt bool   // the slot is the default entry
+	// ext is 1 + the index in batch.exts of the extern side of the staged
+	// op, 0 for a table op. It sits in dflt's padding so that the staged
+	// records of table entries, the bulk of writes, do not grow.
+	ext int32
 }
 
 func (u undo) revert() {
+	if u.ts != nil && u.ts.prof != nil && !u.dflt {
+		// Entries of indirect tables hold references to members and
+		// groups: move them back with the slot.
+		u.ts.prof.unlink(u.ts.entries[u.key])
+		u.ts.prof.link(u.prev)
+	}
 	switch {
+	case u.ts == nil:
+		// Nothing to restore.
 	case u.dflt:
 		u.ts.deflt = u.prev
+	case u.prev == nil:
+		delete(u.ts.entries, u.key)
 	default:
-		if ps := u.ts.prof; ps != nil {
-			// Entries of indirect tables hold references to members
-			// and groups: move them back with the slot.
-			ps.unlink(u.ts.entries[u.key])
-			ps.link(u.prev)
-		}
-		if u.prev == nil {
-			delete(u.ts.entries, u.key)
-		} else {
-			u.ts.entries[u.key] = u.prev
-		}
+		u.ts.entries[u.key] = u.prev
 	}
 }
 

@@ -40,13 +40,9 @@ func (d *Device) Write(updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomi
 // backend. An update may stage several (a one-shot entry stages its members
 // and group before the entry).
 type staged struct {
-	idx int32
-	// xi is 1 + the index in batch.exts of the extern op this is; 0 for
-	// a table op. (Extern bookkeeping lives aside: table entries, the
-	// bulk of writes, keep their record small.)
-	xi   int32
+	idx  int
 	op   Op
-	undo undo
+	undo undo // undo.ext links an extern op's bookkeeping (batch.exts)
 }
 
 // extStaged is the extern side of a staged op.
@@ -60,10 +56,10 @@ type extStaged struct {
 
 // extOf returns the extern side of s, or nil for a table op.
 func (w *batch) extOf(s *staged) *extStaged {
-	if s.xi == 0 {
+	if s.undo.ext == 0 {
 		return nil
 	}
-	return &w.exts[s.xi-1]
+	return &w.exts[s.undo.ext-1]
 }
 
 // extOp returns s's extern op, nil for table ops and local changes.
@@ -105,7 +101,7 @@ type batch struct {
 	done     []staged // in the store and the backend
 	// anyExt: pend holds extern ops (the flush must split it into runs).
 	anyExt bool
-	// exts holds the extern side of staged ops (staged.xi).
+	// exts holds the extern side of staged ops (undo.ext).
 	exts []extStaged
 }
 
@@ -366,9 +362,9 @@ func (w *batch) flushMixed() (bad int, err error) {
 // after it; the updates before it stay done. It returns the index of the
 // failed update and err.
 func (w *batch) failAt(k int, err error) (int, error) {
-	bad := int(w.pend[k].idx)
+	bad := w.pend[k].idx
 	start := k
-	for start > 0 && int(w.pend[start-1].idx) == bad {
+	for start > 0 && w.pend[start-1].idx == bad {
 		start--
 	}
 	for i := len(w.pend) - 1; i >= k; i-- {
@@ -471,14 +467,15 @@ func (w *batch) pushExt(i int, x *ExternOp, undoFn func()) {
 // or u when undoFn is nil.
 func (w *batch) pushExtUndo(i int, x *ExternOp, undoFn func(), u undo) {
 	w.exts = append(w.exts, extStaged{x: x, fn: undoFn})
-	w.pend = append(w.pend, staged{idx: int32(i), xi: int32(len(w.exts)), undo: u})
+	u.ext = int32(len(w.exts))
+	w.pend = append(w.pend, staged{idx: i, undo: u})
 	w.anyExt = true
 }
 
 // pushStore stages a change of update i to control-plane-only state.
 func (w *batch) pushStore(i int, undoFn func()) {
 	w.exts = append(w.exts, extStaged{fn: undoFn})
-	w.pend = append(w.pend, staged{idx: int32(i), xi: int32(len(w.exts))})
+	w.pend = append(w.pend, staged{idx: i, undo: undo{ext: int32(len(w.exts))}})
 	w.anyExt = true
 }
 
@@ -521,7 +518,7 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	if err != nil {
 		return err
 	}
-	w.pend = append(w.pend, staged{idx: int32(i), op: o, undo: u})
+	w.pend = append(w.pend, staged{idx: i, op: o, undo: u})
 	return nil
 }
 
