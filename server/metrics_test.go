@@ -109,7 +109,7 @@ func TestMetrics(t *testing.T) {
 		{"p4tcd_write_requests_total", []string{"code", "PermissionDenied"}, 1},
 		{"p4tcd_write_updates_total", []string{"entity", "table_entry", "code", "OK"}, 3},
 		{"p4tcd_write_updates_total", []string{"entity", "table_entry", "code", "AlreadyExists"}, 1},
-		{"p4tcd_write_updates_total", []string{"entity", "counter_entry", "code", "Unimplemented"}, 1},
+		{"p4tcd_write_updates_total", []string{"entity", "counter_entry", "code", "InvalidArgument"}, 1}, // counters take MODIFY only
 		{"p4tcd_write_duration_seconds", nil, 3},
 		{"p4tcd_read_requests_total", []string{"code", "OK"}, 1},
 		{"p4tcd_read_entities_total", nil, 3},

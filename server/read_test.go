@@ -206,7 +206,7 @@ func TestReadErrorsPerRequest(t *testing.T) {
 		&p4v1.Entity{}, // no entity set
 		tableRead(&p4v1.TableEntry{TableId: 0x02000999}),
 		tableRead(&p4v1.TableEntry{Priority: 3}), // table_id 0 with a filter
-		&p4v1.Entity{Entity: &p4v1.Entity_RegisterEntry{RegisterEntry: &p4v1.RegisterEntry{}}},
+		&p4v1.Entity{Entity: &p4v1.Entity_ExternEntry{ExternEntry: &p4v1.ExternEntry{}}},
 	)
 	if len(ents) != 1 {
 		t.Errorf("entities of the good request: %d, want 1", len(ents))

@@ -111,7 +111,11 @@ func (s *Server) digestConfig(id uint32) *p4v1.DigestEntry_Config {
 	if s.opts.digestConfig != nil {
 		return s.opts.digestConfig(id)
 	}
-	return nil
+	c, ok := s.dev.Digest(id)
+	if !ok {
+		return nil
+	}
+	return &p4v1.DigestEntry_Config{MaxTimeoutNs: c.MaxTimeoutNs, MaxListSize: c.MaxListSize, AckTimeoutNs: c.AckTimeoutNs}
 }
 
 // Close stops the server's background work (digest timers). The gRPC

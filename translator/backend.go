@@ -99,10 +99,12 @@ type TableStats struct {
 
 // noneBackend is the control-plane-only backend (`--datapath none`): there is
 // no dataplane, so every batch is trivially atomic and the shadow store is the
-// whole truth. P4Runtime conformance suites run against it anywhere.
+// whole truth. P4Runtime conformance suites run against it anywhere. It
+// realises every extern (extern_backend.go).
 type noneBackend struct{}
 
-// NewNoneBackend returns the control-plane-only backend.
+// NewNoneBackend returns the control-plane-only backend. Its dynamic type
+// also implements ExternBackend and AtomicExternBackend.
 func NewNoneBackend() AtomicBackend { return noneBackend{} }
 
 func (noneBackend) Verify(*Config) error              { return nil }

@@ -2,6 +2,7 @@ package translator
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,6 +45,13 @@ const flushSize = 4096
 // "Parallelism of Read and Write Requests").
 type Device struct {
 	backend Backend
+	// externs is backend as an ExternBackend, or nil; caps what it
+	// realises.
+	externs ExternBackend
+	caps    ExternSet
+	// readMu serialises the backend's live reads (ReadCounters,
+	// ReadRegisters), which run under mu's read lock.
+	readMu sync.Mutex
 
 	// mu guards every field below. Writers hold it for a whole batch.
 	mu  sync.RWMutex
@@ -55,7 +63,61 @@ type Device struct {
 }
 
 // NewDevice returns a Device with no pipeline that realises everything with b.
-func NewDevice(b Backend) *Device { return &Device{backend: b} }
+// If b is an ExternBackend, the externs it reports are available; the
+// others answer UNIMPLEMENTED.
+func NewDevice(b Backend) *Device {
+	d := &Device{backend: b}
+	if eb, ok := b.(ExternBackend); ok {
+		d.externs, d.caps = eb, eb.Externs()
+	}
+	return d
+}
+
+// need answers UNIMPLEMENTED when the backend does not realise extern kind
+// k; what names the object in the message.
+func (d *Device) need(k ExternSet, what string) error {
+	if d.caps&k == k {
+		return nil
+	}
+	return errorf(ErrUnsupported, "%s: this datapath does not realise %v", what, k)
+}
+
+// applySteps hands mixed table and extern ops to the backend in order, each
+// run of one kind in one call, and returns how many took effect.
+func (d *Device) applySteps(steps []Step) (int, error) {
+	done := 0
+	for i := 0; i < len(steps); {
+		j := i + 1
+		ext := steps[i].Extern != nil
+		for j < len(steps) && (steps[j].Extern != nil) == ext {
+			j++
+		}
+		var n int
+		var err error
+		if ext {
+			ops := make([]ExternOp, j-i)
+			for k := i; k < j; k++ {
+				ops[k-i] = *steps[k].Extern
+			}
+			if d.externs == nil {
+				return done, errorf(ErrInternal, "extern ops for a datapath without externs")
+			}
+			n, err = d.externs.ApplyExterns(ops)
+		} else {
+			ops := make([]Op, j-i)
+			for k := i; k < j; k++ {
+				ops[k-i] = *steps[k].Op
+			}
+			n, err = d.backend.Apply(ops)
+		}
+		if err != nil {
+			return done + max(n, 0), err
+		}
+		done += j - i
+		i = j
+	}
+	return done, nil
+}
 
 // Backend returns the device's backend.
 func (d *Device) Backend() Backend { return d.backend }
@@ -116,6 +178,12 @@ func (d *Device) SetPipeline(action p4v1.SetForwardingPipelineConfigRequest_Acti
 	fresh := newStore(c.Pipeline)
 	var ops []Op
 	for _, e := range initial {
+		if e.Indirect != nil {
+			return errorf(ErrInvalid, "device config: initial entry of table %s: entries of indirect tables need members or groups, which a device config cannot give", e.Table.Name)
+		}
+		if dr := e.Direct; dr != nil && ((dr.WriteCounter && d.caps&ExternDirectCounters == 0) || (dr.Meter != nil && d.caps&ExternDirectMeters == 0)) {
+			return errorf(ErrInvalid, "device config: initial entry of table %s sets direct resources this datapath does not realise", e.Table.Name)
+		}
 		op, _, err := fresh.stage(e, opInsert)
 		if err != nil {
 			return errorf(ErrInvalid, "device config: initial entry of table %s: %v", e.Table.Name, err)
@@ -165,9 +233,9 @@ func (d *Device) commitSavedLocked(raw *p4v1.ForwardingPipelineConfig) error {
 		return fmt.Errorf("commit pipeline: %w", err)
 	}
 	d.realized = true
-	ops := d.st.replayOps()
-	if n, err := d.backend.Apply(ops); err != nil {
-		return fmt.Errorf("replay saved entries (%d of %d applied): %w", n, len(ops), err)
+	steps := d.st.replaySteps()
+	if n, err := d.applySteps(steps); err != nil {
+		return fmt.Errorf("replay saved entries and externs (%d of %d applied): %w", n, len(steps), err)
 	}
 	return nil
 }
@@ -177,7 +245,16 @@ func (d *Device) commitSavedLocked(raw *p4v1.ForwardingPipelineConfig) error {
 // state cannot be preserved and nothing changes (P4Runtime §15:
 // RECONCILE_AND_COMMIT returns INVALID_ARGUMENT).
 func (d *Device) reconcileLocked(c *Config) error {
+	if what := d.st.externState(); what != "" {
+		return errorf(ErrInvalid, "reconcile: the device holds %s, which p4tcd cannot carry to a new pipeline yet", what)
+	}
 	next := newStore(c.Pipeline)
+	for id, dc := range d.st.digests {
+		if _, ok := c.digestNames[id]; !ok {
+			return errorf(ErrInvalid, "reconcile: digest %#x is enabled but not in the new pipeline", id)
+		}
+		next.digests[id] = dc
+	}
 	var keep []*Entry
 	for _, t := range d.cfg.TableOrder {
 		ts := d.st.tables[t.ID]
@@ -225,6 +302,18 @@ func (c *Config) retranslate(old *Entry) (*Entry, error) {
 	}
 	e.Const, e.proto.IsConst = old.Const, old.Const
 	e.Origin, e.Placement = old.Origin, old.Placement
+	if od := old.Direct; od != nil {
+		if od.Meter != nil && e.Table.DirectMeter == nil {
+			return nil, errorf(ErrInvalid, "table %s: the entry's direct meter config has no direct meter to go to", e.Table.Name)
+		}
+		d := *od
+		if e.Table.DirectCounter == nil {
+			d.Counter = CounterData{}
+		}
+		if d != (DirectResources{}) {
+			e.Direct = &d
+		}
+	}
 	return e, nil
 }
 
@@ -236,6 +325,7 @@ func (s *store) stage(e *Entry, op writeOp) (Op, undo, error) {
 	t := e.Table
 	if e.IsDefault {
 		prev := ts.deflt
+		carryDirect(e, prev)
 		ts.deflt = e
 		return Op{Kind: OpSetDefault, Entry: e, Prev: prev}, undo{ts: ts, prev: prev, dflt: true}, nil
 	}
@@ -249,24 +339,32 @@ func (s *store) stage(e *Entry, op writeOp) (Op, undo, error) {
 			return Op{}, undo{}, errorf(ErrFull, "table %s is full (%d entries)", t.Name, t.Size)
 		}
 		ts.entries[e.skey] = e
+		if ts.prof != nil {
+			ts.prof.link(e)
+		}
 		return Op{Kind: OpInsert, Entry: e}, undo{ts: ts, key: e.skey}, nil
 	case opModify:
 		if prev == nil {
 			return Op{}, undo{}, errorf(ErrNotFound, "table %s: no entry %s to modify", t.Name, describeKey(e))
 		}
 		if prev.Const {
-			if e.Action != nil {
+			if e.Action != nil || e.Indirect != nil {
 				return Op{}, undo{}, errorf(ErrPermission, "table %s: entry %s is const; its action cannot change", t.Name, describeKey(e))
 			}
 		}
-		if e.Action == nil {
+		if e.Action == nil && e.Indirect == nil {
 			// MODIFY without action keeps the action (§9.1.2).
-			e.Action = prev.Action
+			e.Action, e.Indirect = prev.Action, prev.Indirect
 			e.proto.Action = prev.proto.Action
 		}
+		carryDirect(e, prev)
 		// The entry stays where it lives (MODIFY acts on its tiers).
 		e.Const, e.proto.IsConst, e.Origin, e.Placement = prev.Const, prev.Const, prev.Origin, prev.Placement
 		ts.entries[e.skey] = e
+		if ts.prof != nil {
+			ts.prof.unlink(prev)
+			ts.prof.link(e)
+		}
 		return Op{Kind: OpModify, Entry: e, Prev: prev}, undo{ts: ts, key: e.skey, prev: prev}, nil
 	default:
 		if prev == nil {
@@ -276,25 +374,141 @@ func (s *store) stage(e *Entry, op writeOp) (Op, undo, error) {
 			return Op{}, undo{}, errorf(ErrPermission, "table %s: entry %s is const and cannot be deleted", t.Name, describeKey(e))
 		}
 		delete(ts.entries, e.skey)
+		if ts.prof != nil {
+			ts.prof.unlink(prev)
+		}
 		return Op{Kind: OpDelete, Entry: prev}, undo{ts: ts, key: e.skey, prev: prev}, nil
 	}
 }
 
-// replayOps lists every entry as ops that rebuild the store in a fresh
-// backend pipeline: inserts, then defaults that differ from the program's.
-func (s *store) replayOps() []Op {
-	var ops []Op
+// replaySteps lists the whole store as the steps that rebuild it in a fresh
+// backend pipeline: externs first (members before the groups and entries
+// that use them), then entry inserts, then defaults that differ from the
+// program's.
+func (s *store) replaySteps() []Step {
+	var steps []Step
+	ext := func(x ExternOp) { steps = append(steps, Step{Extern: &x}) }
+	for _, pid := range sortedKeys(s.profiles) {
+		ps := s.profiles[pid]
+		for _, id := range sortedKeys(ps.members) {
+			ext(ExternOp{Kind: ExtInsertMember, Member: ps.members[id]})
+		}
+		for _, id := range sortedKeys(ps.groups) {
+			ext(ExternOp{Kind: ExtInsertGroup, Group: ps.groups[id]})
+		}
+	}
+	for _, id := range sortedKeys(s.multicast) {
+		ext(ExternOp{Kind: ExtInsertMulticast, Multicast: s.multicast[id]})
+	}
+	for _, id := range sortedKeys(s.clones) {
+		ext(ExternOp{Kind: ExtInsertClone, Clone: s.clones[id]})
+	}
+	for _, id := range sortedKeys(s.valueSets) {
+		if vs := s.valueSets[id]; len(vs.members) > 0 {
+			ext(ExternOp{Kind: ExtWriteValueSet, ValueSet: &ValueSetWrite{ValueSet: vs.vs, Members: vs.members}})
+		}
+	}
+	for _, id := range sortedKeys(s.counters) {
+		cs := s.counters[id]
+		replayCells(cs.cellsState, func(i int64, v CounterData) {
+			ext(ExternOp{Kind: ExtWriteCounter, Counter: &CounterWrite{Counter: cs.c, Index: i, Data: v}})
+		})
+	}
+	for _, id := range sortedKeys(s.meters) {
+		ms := s.meters[id]
+		replayCells(ms.cellsState, func(i int64, v *MeterConfig) {
+			ext(ExternOp{Kind: ExtWriteMeter, Meter: &MeterWrite{Meter: ms.m, Index: i, Config: v}})
+		})
+	}
+	for _, id := range sortedKeys(s.registers) {
+		rs := s.registers[id]
+		replayCells(rs.cellsState, func(i int64, v []byte) {
+			if v == nil {
+				v = zeroCell
+			}
+			ext(ExternOp{Kind: ExtWriteRegister, Register: &RegisterWrite{Register: rs.r, Index: i, Value: v}})
+		})
+	}
 	for _, ts := range s.tables {
 		for _, e := range ts.entries {
-			ops = append(ops, Op{Kind: OpInsert, Entry: e})
+			steps = append(steps, Step{Op: &Op{Kind: OpInsert, Entry: e}})
 		}
 	}
 	for _, ts := range s.tables {
-		if ts.deflt.Action != ts.table.InitialDefault {
-			ops = append(ops, Op{Kind: OpSetDefault, Entry: ts.deflt, Prev: initialDefaultEntry(ts.table)})
+		if ts.deflt.Action != ts.table.InitialDefault || ts.deflt.Direct != nil {
+			steps = append(steps, Step{Op: &Op{Kind: OpSetDefault, Entry: ts.deflt, Prev: initialDefaultEntry(ts.table)}})
 		}
 	}
-	return ops
+	return steps
+}
+
+// replayCells lists the writes that rebuild an array extern from its
+// default (zero) state: a wildcard write of a non-zero fill, then each cell
+// that differs.
+func replayCells[V any](c cellsState[V], each func(idx int64, v V)) {
+	if !isZeroValue(c.fill) {
+		each(-1, c.fill)
+	}
+	for _, i := range sortedCells(c.cells) {
+		each(i, c.cells[i])
+	}
+}
+
+// isZeroValue reports whether v is its type's zero value (nil slices and
+// pointers, zero counts).
+func isZeroValue[V any](v V) bool {
+	switch x := any(v).(type) {
+	case []byte:
+		return x == nil
+	case *MeterConfig:
+		return x == nil
+	case CounterData:
+		return x == CounterData{}
+	}
+	return false
+}
+
+func sortedCells[V any](m map[int64]V) []int64 {
+	ks := make([]int64, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// externState names the P4Info-bound extern state the store holds, or ""
+// when there is none (digest configs aside).
+func (s *store) externState() string {
+	for _, ps := range s.profiles {
+		if len(ps.members) > 0 || len(ps.groups) > 0 {
+			return "action profile members or groups (action profile " + ps.p.Name + ")"
+		}
+	}
+	if len(s.multicast) > 0 || len(s.clones) > 0 {
+		return "multicast groups or clone sessions"
+	}
+	for _, vs := range s.valueSets {
+		if len(vs.members) > 0 {
+			return "members of value set " + vs.vs.Name
+		}
+	}
+	for _, cs := range s.counters {
+		if cs.fill != (CounterData{}) || len(cs.cells) > 0 {
+			return "written cells of counter " + cs.c.Name
+		}
+	}
+	for _, ms := range s.meters {
+		if ms.fill != nil || len(ms.cells) > 0 {
+			return "configured cells of meter " + ms.m.Name
+		}
+	}
+	for _, rs := range s.registers {
+		if rs.fill != nil || len(rs.cells) > 0 {
+			return "written cells of register " + rs.r.Name
+		}
+	}
+	return ""
 }
 
 // describeKey renders an entry's key for messages: the match fields and

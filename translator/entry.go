@@ -81,9 +81,16 @@ type Entry struct {
 	Priority int32
 	// IsDefault marks the table's default entry.
 	IsDefault bool
-	// Action is the entry's action; nil only for the default entry of a
-	// table that has no default action.
+	// Action is the entry's action; nil for the default entry of a table
+	// that has no default action, and for entries of indirect tables.
 	Action *ActionCall
+	// Indirect is the action of an entry of an indirect table (one
+	// implemented by an action profile); nil for direct tables and
+	// default entries.
+	Indirect *IndirectAction
+	// Direct is the state of the entry's direct counter and meter; nil
+	// when both are at their defaults (counter 0, meter all GREEN).
+	Direct *DirectResources
 	// IdleTimeoutNs is the P4Runtime TTL (0: never ages).
 	IdleTimeoutNs int64
 	// Const: the entry cannot be modified or deleted by controllers.
@@ -181,7 +188,7 @@ func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch 
 	if string(te.GetMetadata()) == DatapathMetadata {
 		return nil, errorf(ErrInvalid, "table %s: metadata %q marks entries the datapath created; controllers cannot write it", t.Name, DatapathMetadata)
 	}
-	if err := p.checkDirectResources(t, te); err != nil {
+	if err := p.parseDirect(t, te, e); err != nil {
 		return nil, err
 	}
 	if te.GetAction() == nil {
@@ -189,11 +196,11 @@ func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch 
 			return nil, errorf(ErrInvalid, "table %s: INSERT without an action", t.Name)
 		}
 	} else {
-		ac, err := p.parseTableAction(t, te.GetAction(), false)
+		ac, ind, err := p.parseTableAction(t, te.GetAction(), false)
 		if err != nil {
 			return nil, err
 		}
-		e.Action = ac
+		e.Action, e.Indirect = ac, ind
 	}
 	e.proto = &p4v1.TableEntry{
 		TableId: t.ID, Match: te.Match, Action: te.Action, Priority: e.Priority,
@@ -217,7 +224,7 @@ func (p *Pipeline) parseDefaultEntry(t *Table, te *p4v1.TableEntry, e *Entry, op
 	if te.GetIdleTimeoutNs() != 0 {
 		return nil, errorf(ErrInvalid, "table %s: default entries do not support idle timeouts", t.Name)
 	}
-	if err := p.checkDirectResources(t, te); err != nil {
+	if err := p.parseDirect(t, te, e); err != nil {
 		return nil, err
 	}
 	if te.GetAction() == nil {
@@ -234,7 +241,7 @@ func (p *Pipeline) parseDefaultEntry(t *Table, te *p4v1.TableEntry, e *Entry, op
 		// NoAction.
 		return nil, errorf(ErrPermission, "table %s: the default entry of a table implemented by action profile %s cannot be changed", t.Name, t.Profile.Name)
 	}
-	ac, err := p.parseTableAction(t, te.GetAction(), true)
+	ac, _, err := p.parseTableAction(t, te.GetAction(), true)
 	if err != nil {
 		return nil, err
 	}
@@ -268,22 +275,6 @@ func opName(op writeOp) string {
 	return [...]string{"INSERT", "MODIFY", "DELETE"}[op]
 }
 
-// checkDirectResources rejects direct resource data for tables that have none.
-// Tables with direct counters and meters are served by the externs work; until
-// then their data is refused rather than silently dropped.
-func (p *Pipeline) checkDirectResources(t *Table, te *p4v1.TableEntry) error {
-	if te.GetCounterData() != nil && len(t.DirectCounters) == 0 {
-		return errorf(ErrInvalid, "table %s has no direct counter (counter_data set)", t.Name)
-	}
-	if (te.GetMeterConfig() != nil || te.GetMeterCounterData() != nil) && len(t.DirectMeters) == 0 {
-		return errorf(ErrInvalid, "table %s has no direct meter (meter_config set)", t.Name)
-	}
-	if te.GetCounterData() != nil || te.GetMeterConfig() != nil || te.GetMeterCounterData() != nil {
-		return errorf(ErrUnsupported, "table %s: writing direct counters and meters with a table entry is not supported yet", t.Name)
-	}
-	return nil
-}
-
 // parseKey checks the match fields and priority of te and fills e.Match,
 // e.Key, e.Mask and e.skey (P4Runtime §9.1.1 "Match Format").
 func (p *Pipeline) parseKey(t *Table, te *p4v1.TableEntry, e *Entry, blobs bool) error {
@@ -303,11 +294,11 @@ func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry, blobs boo
 	for _, m := range te.GetMatch() {
 		f := t.Field(m.GetFieldId())
 		if f == nil {
-			return errorf(ErrInvalid, "table %s: no match field with id %d", t.Name, m.GetFieldId())
+			return errorf(ErrInvalid, "%s: no match field with id %d", t.label, m.GetFieldId())
 		}
 		fm := &e.Match[f.Index]
 		if fm.Set {
-			return errorf(ErrInvalid, "table %s: field %s given twice", t.Name, f.Name)
+			return errorf(ErrInvalid, "%s: field %s given twice", t.label, f.Name)
 		}
 		if err := parseFieldMatch(t, f, m, fm); err != nil {
 			return err
@@ -315,7 +306,7 @@ func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry, blobs boo
 	}
 	for i, f := range t.Fields {
 		if f.Kind == MatchExact && !e.Match[i].Set {
-			return errorf(ErrInvalid, "table %s: exact field %s is missing (exact fields cannot be omitted)", t.Name, f.Name)
+			return errorf(ErrInvalid, "%s: exact field %s is missing (exact fields cannot be omitted)", t.label, f.Name)
 		}
 	}
 	e.skey = storeKey(t, e.Match, e.Priority)
@@ -345,16 +336,16 @@ func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch
 	val := func(b []byte, what string) ([]byte, error) {
 		if f.IsString {
 			if len(b) == 0 || len(b) > maxStringBytes {
-				return nil, errorf(ErrInvalid, "table %s: field %s: %s must be 1..%d bytes, got %d", t.Name, f.Name, what, maxStringBytes, len(b))
+				return nil, errorf(ErrInvalid, "%s: field %s: %s must be 1..%d bytes, got %d", t.label, f.Name, what, maxStringBytes, len(b))
 			}
 			return b, nil
 		}
 		c, ok := canonical(b, f.Bits)
 		if !ok {
 			if len(b) == 0 {
-				return nil, errorf(ErrInvalid, "table %s: field %s: empty %s", t.Name, f.Name, what)
+				return nil, errorf(ErrInvalid, "%s: field %s: empty %s", t.label, f.Name, what)
 			}
-			return nil, errorf(ErrInvalid, "table %s: field %s: %s %s does not fit in %d bits", t.Name, f.Name, what, hexOf(b), f.Bits)
+			return nil, errorf(ErrInvalid, "%s: field %s: %s %s does not fit in %d bits", t.label, f.Name, what, hexOf(b), f.Bits)
 		}
 		return c, nil
 	}
@@ -379,10 +370,10 @@ func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch
 		}
 		plen := int(x.GetPrefixLen())
 		if plen <= 0 || plen > f.Bits {
-			return errorf(ErrInvalid, "table %s: field %s: prefix_len %d not in 1..%d (omit the field for /0)", t.Name, f.Name, x.GetPrefixLen(), f.Bits)
+			return errorf(ErrInvalid, "%s: field %s: prefix_len %d not in 1..%d (omit the field for /0)", t.label, f.Name, x.GetPrefixLen(), f.Bits)
 		}
 		if trailingZeros(fm.Value) < f.Bits-plen {
-			return errorf(ErrInvalid, "table %s: field %s: value %s has bits set beyond prefix /%d", t.Name, f.Name, hexOf(fm.Value), plen)
+			return errorf(ErrInvalid, "%s: field %s: value %s has bits set beyond prefix /%d", t.label, f.Name, hexOf(fm.Value), plen)
 		}
 		fm.PrefixLen = plen
 		x.Value = fm.Value
@@ -398,10 +389,10 @@ func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch
 			return err
 		}
 		if isZero(fm.Mask) {
-			return errorf(ErrInvalid, "table %s: field %s: mask is zero (omit the field for a don't-care match)", t.Name, f.Name)
+			return errorf(ErrInvalid, "%s: field %s: mask is zero (omit the field for a don't-care match)", t.label, f.Name)
 		}
 		if !maskCovers(fm.Value, fm.Mask) {
-			return errorf(ErrInvalid, "table %s: field %s: value %s has bits outside mask %s", t.Name, f.Name, hexOf(fm.Value), hexOf(fm.Mask))
+			return errorf(ErrInvalid, "%s: field %s: value %s has bits outside mask %s", t.label, f.Name, hexOf(fm.Value), hexOf(fm.Mask))
 		}
 		x.Value, x.Mask = fm.Value, fm.Mask
 	case MatchRange:
@@ -416,10 +407,10 @@ func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch
 			return err
 		}
 		if compareUint(fm.Value, fm.High) > 0 {
-			return errorf(ErrInvalid, "table %s: field %s: low %s is above high %s", t.Name, f.Name, hexOf(fm.Value), hexOf(fm.High))
+			return errorf(ErrInvalid, "%s: field %s: low %s is above high %s", t.label, f.Name, hexOf(fm.Value), hexOf(fm.High))
 		}
 		if isZero(fm.Value) && bitLen(fm.High) == f.Bits && onesBelow(fm.High, f.Bits) {
-			return errorf(ErrInvalid, "table %s: field %s: range covers every value (omit the field for a don't-care match)", t.Name, f.Name)
+			return errorf(ErrInvalid, "%s: field %s: range covers every value (omit the field for a don't-care match)", t.label, f.Name)
 		}
 		x.Low, x.High = fm.Value, fm.High
 	case MatchOptional:
@@ -452,7 +443,7 @@ func wrongKind(t *Table, f *MatchField, m *p4v1.FieldMatch) error {
 	case *p4v1.FieldMatch_Other:
 		got = "other"
 	}
-	return errorf(ErrInvalid, "table %s: field %s is %v, but the match gives %s", t.Name, f.Name, f.Kind, got)
+	return errorf(ErrInvalid, "%s: field %s is %v, but the match gives %s", t.label, f.Name, f.Kind, got)
 }
 
 // layoutMatch writes one field of a match into the key and mask blobs.
@@ -579,21 +570,25 @@ func onesBelow(v []byte, bits int) bool {
 }
 
 // parseTableAction checks a TableAction against the table (P4Runtime §9.1.2
-// "Action Specification").
-func (p *Pipeline) parseTableAction(t *Table, ta *p4v1.TableAction, asDefault bool) (*ActionCall, error) {
+// "Action Specification"): an action for a direct table, a member, group
+// or one-shot action set for an indirect one. Whether members and groups
+// exist is the store's to check.
+func (p *Pipeline) parseTableAction(t *Table, ta *p4v1.TableAction, asDefault bool) (*ActionCall, *IndirectAction, error) {
 	switch x := ta.GetType().(type) {
 	case *p4v1.TableAction_Action:
 		if t.Profile != nil {
-			return nil, errorf(ErrInvalid, "table %s is implemented by action profile %s: give a member, group or action set, not a direct action", t.Name, t.Profile.Name)
+			return nil, nil, errorf(ErrInvalid, "table %s is implemented by action profile %s: give a member, group or action set, not a direct action", t.Name, t.Profile.Name)
 		}
-		return p.parseAction(t, x.Action, asDefault)
+		ac, err := p.parseAction(t, x.Action, asDefault)
+		return ac, nil, err
 	case *p4v1.TableAction_ActionProfileMemberId, *p4v1.TableAction_ActionProfileGroupId, *p4v1.TableAction_ActionProfileActionSet:
 		if t.Profile == nil {
-			return nil, errorf(ErrInvalid, "table %s is a direct table: give an action, not an action profile reference", t.Name)
+			return nil, nil, errorf(ErrInvalid, "table %s is a direct table: give an action, not an action profile reference", t.Name)
 		}
-		return nil, errorf(ErrUnsupported, "table %s: action profile %s is not supported yet", t.Name, t.Profile.Name)
+		ind, err := p.parseIndirect(t, ta)
+		return nil, ind, err
 	}
-	return nil, errorf(ErrInvalid, "table %s: action is empty", t.Name)
+	return nil, nil, errorf(ErrInvalid, "table %s: action is empty", t.Name)
 }
 
 func (p *Pipeline) parseAction(t *Table, a *p4v1.Action, asDefault bool) (*ActionCall, error) {

@@ -38,6 +38,16 @@ var (
 	ErrAborted = errors.New("aborted")
 )
 
+// isSentinel reports whether err wraps one of the sentinels.
+func isSentinel(err error) bool {
+	for _, s := range []error{ErrInvalid, ErrOutOfRange, ErrNotFound, ErrExists, ErrFull, ErrPermission, ErrPrecondition, ErrUnsupported, ErrInternal, ErrAborted} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // errorf wraps a sentinel with a message: errorf(ErrInvalid, "table %s: ...").
 // The sentinel's own text is not repeated in the message.
 func errorf(sentinel error, format string, args ...any) error {

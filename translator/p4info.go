@@ -61,6 +61,11 @@ func (k TableKind) String() string {
 // buffers. P4TC's whole key is at most 512 bits.
 const maxBitwidth = 8192
 
+// maxCells bounds the cells of an indexed counter, meter or register: a
+// wildcard read lists every cell, so a P4Info must not be able to ask for
+// absurd arrays.
+const maxCells = 1 << 24
+
 // maxStringBytes bounds values of sdn_string translated types.
 const maxStringBytes = 1024
 
@@ -108,6 +113,10 @@ type Table struct {
 	Profile        *ActionProfile
 	DirectCounters []uint32
 	DirectMeters   []uint32
+	// DirectCounter and DirectMeter are the table's direct resources, or
+	// nil.
+	DirectCounter *Counter
+	DirectMeter   *Meter
 	// Layout is the P4TC key blob layout; nil when a field cannot be laid out
 	// (e.g. sdn_string), which only the control-plane-only backend accepts.
 	Layout *KeyLayout
@@ -117,6 +126,8 @@ type Table struct {
 	// initialFromP4Info: InitialDefault came from the P4Info's
 	// initial_default_action (not a fallback).
 	initialFromP4Info bool
+	// label names the table (or value set) in messages: "table t".
+	label string
 }
 
 // NeedsPriority reports whether the table's entries carry a priority
@@ -156,14 +167,28 @@ type Action struct {
 // Param returns the parameter with the given id, or nil.
 func (a *Action) Param(id uint32) *Param { return a.paramByID[id] }
 
-// ActionProfile is a P4Info action profile or selector.
+// ActionProfile is a P4Info action profile or selector (P4Runtime §6.5.4).
 type ActionProfile struct {
 	ID           uint32
 	Name         string
 	Tables       []uint32
 	WithSelector bool
-	Size         int64
+	// Size bounds the members of the profile and, for a selector, the
+	// size of all its groups together (by SumOfMembers); 0 is unbounded.
+	Size int64
+	// MaxGroupSize bounds one group (by SumOfMembers); 0 is unbounded.
 	MaxGroupSize int32
+	// SumOfMembers: a group's size is its number of members; otherwise
+	// the sum of its weights (sum_of_weights, the default).
+	SumOfMembers bool
+	// MaxMemberWeight bounds each weight under SumOfMembers (0: any).
+	MaxMemberWeight int32
+	// WeightsDisallowed: every weight must be 0 (v1.5); each member then
+	// counts once.
+	WeightsDisallowed bool
+
+	// tables are the tables the profile implements.
+	tables []*Table
 }
 
 // ControllerHeader is a controller_packet_metadata header (packet_in or
@@ -179,13 +204,21 @@ type ControllerHeader struct {
 type Pipeline struct {
 	P4Info *p4configv1.P4Info
 
-	Tables       map[uint32]*Table
-	TableOrder   []*Table
-	Actions      map[uint32]*Action
-	Profiles     map[uint32]*ActionProfile
-	PacketIn     *ControllerHeader
-	PacketOut    *ControllerHeader
-	tablesByName map[string]*Table
+	Tables     map[uint32]*Table
+	TableOrder []*Table
+	Actions    map[uint32]*Action
+	Profiles   map[uint32]*ActionProfile
+	// Counters and Meters are the indexed ones; DirectCounters and
+	// DirectMeters the direct ones (also reachable from their tables).
+	Counters       map[uint32]*Counter
+	DirectCounters map[uint32]*Counter
+	Meters         map[uint32]*Meter
+	DirectMeters   map[uint32]*Meter
+	Registers      map[uint32]*Register
+	ValueSets      map[uint32]*ValueSet
+	PacketIn       *ControllerHeader
+	PacketOut      *ControllerHeader
+	tablesByName   map[string]*Table
 
 	// kinds maps every P4Info id to the kind of object it names, for
 	// messages ("id 0x... is an action, not a table").
@@ -194,6 +227,16 @@ type Pipeline struct {
 	// digests indexes the P4Info digests, built on first use.
 	digestsOnce sync.Once
 	digests     map[uint32]*Digest
+	// P4Info order of each kind, for wildcard reads.
+	profileOrder  []*ActionProfile
+	counterOrder  []*Counter
+	meterOrder    []*Meter
+	registerOrder []*Register
+	valueSetOrder []*ValueSet
+	// digestNames names the P4Info digests by id; digestIDs lists them in
+	// P4Info order (DigestEntry checks and wildcard reads).
+	digestNames map[uint32]string
+	digestIDs   []uint32
 }
 
 // TableByName returns the table with the given fully qualified name, or nil.
@@ -240,10 +283,13 @@ func Compile(info *p4configv1.P4Info) (*Pipeline, error) {
 		return nil, errorf(ErrInvalid, "p4info: missing")
 	}
 	p := &Pipeline{
-		P4Info:       info,
-		Tables:       make(map[uint32]*Table, len(info.GetTables())),
-		Actions:      make(map[uint32]*Action, len(info.GetActions())),
-		Profiles:     make(map[uint32]*ActionProfile),
+		P4Info:   info,
+		Tables:   make(map[uint32]*Table, len(info.GetTables())),
+		Actions:  make(map[uint32]*Action, len(info.GetActions())),
+		Profiles: make(map[uint32]*ActionProfile),
+		Counters: map[uint32]*Counter{}, DirectCounters: map[uint32]*Counter{},
+		Meters: map[uint32]*Meter{}, DirectMeters: map[uint32]*Meter{},
+		Registers: map[uint32]*Register{}, ValueSets: map[uint32]*ValueSet{}, digestNames: map[uint32]string{},
 		tablesByName: make(map[string]*Table, len(info.GetTables())),
 		kinds:        make(map[uint32]string),
 	}
@@ -318,11 +364,16 @@ func Compile(info *p4configv1.P4Info) (*Pipeline, error) {
 		prof := &ActionProfile{
 			ID: ap.GetPreamble().GetId(), Name: ap.GetPreamble().GetName(), Tables: ap.GetTableIds(),
 			WithSelector: ap.GetWithSelector(), Size: ap.GetSize(), MaxGroupSize: ap.GetMaxGroupSize(),
+			WeightsDisallowed: ap.GetWeightsDisallowed(),
 		}
-		if prof.Size < 0 || prof.MaxGroupSize < 0 {
+		if som := ap.GetSumOfMembers(); som != nil {
+			prof.SumOfMembers, prof.MaxMemberWeight = true, som.GetMaxMemberWeight()
+		}
+		if prof.Size < 0 || prof.MaxGroupSize < 0 || prof.MaxMemberWeight < 0 {
 			return nil, errorf(ErrInvalid, "p4info: action profile %s: negative size", prof.Name)
 		}
 		p.Profiles[prof.ID] = prof
+		p.profileOrder = append(p.profileOrder, prof)
 	}
 
 	// Direct resources and other objects are claimed before tables so that
@@ -344,24 +395,24 @@ func Compile(info *p4configv1.P4Info) (*Pipeline, error) {
 		if err := claim("counter", c.GetPreamble()); err != nil {
 			return nil, err
 		}
-		if c.GetSize() <= 0 {
-			return nil, errorf(ErrInvalid, "p4info: counter %s: size %d must be positive", c.GetPreamble().GetName(), c.GetSize())
+		if c.GetSize() <= 0 || int64(c.GetSize()) > maxCells {
+			return nil, errorf(ErrInvalid, "p4info: counter %s: size %d not in 1..%d", c.GetPreamble().GetName(), c.GetSize(), maxCells)
 		}
 	}
 	for _, m := range info.GetMeters() {
 		if err := claim("meter", m.GetPreamble()); err != nil {
 			return nil, err
 		}
-		if m.GetSize() <= 0 {
-			return nil, errorf(ErrInvalid, "p4info: meter %s: size %d must be positive", m.GetPreamble().GetName(), m.GetSize())
+		if m.GetSize() <= 0 || int64(m.GetSize()) > maxCells {
+			return nil, errorf(ErrInvalid, "p4info: meter %s: size %d not in 1..%d", m.GetPreamble().GetName(), m.GetSize(), maxCells)
 		}
 	}
 	for _, r := range info.GetRegisters() {
 		if err := claim("register", r.GetPreamble()); err != nil {
 			return nil, err
 		}
-		if r.GetSize() <= 0 {
-			return nil, errorf(ErrInvalid, "p4info: register %s: size %d must be positive", r.GetPreamble().GetName(), r.GetSize())
+		if r.GetSize() <= 0 || int64(r.GetSize()) > maxCells {
+			return nil, errorf(ErrInvalid, "p4info: register %s: size %d not in 1..%d", r.GetPreamble().GetName(), r.GetSize(), maxCells)
 		}
 	}
 	for _, d := range info.GetDigests() {
@@ -428,12 +479,22 @@ func Compile(info *p4configv1.P4Info) (*Pipeline, error) {
 		p.tablesByName[tbl.Name] = tbl
 	}
 
-	for _, prof := range p.Profiles {
+	for _, prof := range p.profileOrder {
 		for _, tid := range prof.Tables {
-			if p.Tables[tid] == nil {
+			t := p.Tables[tid]
+			if t == nil {
 				return nil, errorf(ErrInvalid, "p4info: action profile %s: table id %#x is not a table", prof.Name, tid)
 			}
+			prof.tables = append(prof.tables, t)
 		}
+	}
+	for _, t := range p.TableOrder {
+		if t.Profile != nil && !slicesContains(t.Profile.tables, t) {
+			t.Profile.tables = append(t.Profile.tables, t)
+		}
+	}
+	if err := compileExterns(p, info, nt); err != nil {
+		return nil, err
 	}
 	for id, tid := range directOf {
 		if p.Tables[tid] == nil {
@@ -452,76 +513,16 @@ func compileTable(p *Pipeline, t *p4configv1.Table, nt newTypes, directOf map[ui
 		Actions: map[uint32]*ActionRef{}, Size: t.GetSize(),
 		IdleTimeout: t.GetIdleTimeoutBehavior() == p4configv1.Table_NOTIFY_CONTROL,
 		IsConst:     t.GetIsConstTable(),
-		fieldByID:   map[uint32]*MatchField{},
+		label:       "table " + t.GetPreamble().GetName(),
 	}
 	if tbl.Size < 0 {
 		return nil, errorf(ErrInvalid, "p4info: table %s: negative size %d", tbl.Name, tbl.Size)
 	}
-	fnames := map[string]bool{}
-	lpm, prio := 0, false
-	for i, f := range t.GetMatchFields() {
-		if f.GetId() == 0 {
-			return nil, errorf(ErrInvalid, "p4info: table %s: match field %q has id 0", tbl.Name, f.GetName())
-		}
-		if tbl.fieldByID[f.GetId()] != nil {
-			return nil, errorf(ErrInvalid, "p4info: table %s: two match fields with id %d", tbl.Name, f.GetId())
-		}
-		if fnames[f.GetName()] {
-			return nil, errorf(ErrInvalid, "p4info: table %s: two match fields named %q", tbl.Name, f.GetName())
-		}
-		fnames[f.GetName()] = true
-		mf := &MatchField{ID: f.GetId(), Name: f.GetName(), Index: i}
-		switch f.GetMatchType() {
-		case p4configv1.MatchField_EXACT:
-			mf.Kind = MatchExact
-		case p4configv1.MatchField_LPM:
-			mf.Kind = MatchLPM
-			lpm++
-		case p4configv1.MatchField_TERNARY:
-			mf.Kind = MatchTernary
-			prio = true
-		case p4configv1.MatchField_RANGE:
-			mf.Kind = MatchRange
-			prio = true
-		case p4configv1.MatchField_OPTIONAL:
-			mf.Kind = MatchOptional
-			prio = true
-		default:
-			if o := f.GetOtherMatchType(); o != "" {
-				return nil, errorf(ErrInvalid, "p4info: table %s: field %s: match kind %q is not supported", tbl.Name, mf.Name, o)
-			}
-			return nil, errorf(ErrInvalid, "p4info: table %s: field %s: match kind %v is not a valid match kind", tbl.Name, mf.Name, f.GetMatchType())
-		}
-		uri, isStr, tbits, err := nt.translation(f.GetTypeName())
-		if err != nil {
-			return nil, errorf(ErrInvalid, "p4info: table %s: field %s: %v", tbl.Name, mf.Name, err)
-		}
-		mf.Translation, mf.IsString = uri, isStr
-		mf.Bits = int(f.GetBitwidth())
-		if mf.Bits == 0 {
-			mf.Bits = tbits
-		}
-		if isStr {
-			if mf.Kind != MatchExact {
-				return nil, errorf(ErrInvalid, "p4info: table %s: field %s: string fields must be exact, not %v", tbl.Name, mf.Name, mf.Kind)
-			}
-		} else if mf.Bits <= 0 || mf.Bits > maxBitwidth {
-			return nil, errorf(ErrInvalid, "p4info: table %s: field %s: bitwidth %d not in 1..%d", tbl.Name, mf.Name, f.GetBitwidth(), maxBitwidth)
-		}
-		tbl.Fields = append(tbl.Fields, mf)
-		tbl.fieldByID[mf.ID] = mf
+	fields, byID, kind, prio, err := compileMatchFields("table "+tbl.Name, t.GetMatchFields(), nt, true)
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case len(tbl.Fields) == 0:
-		tbl.Kind = TableKeyless
-	case prio || lpm > 1:
-		tbl.Kind = TableTernary
-	case lpm == 1:
-		tbl.Kind = TableLPM
-	default:
-		tbl.Kind = TableExact
-	}
-	tbl.needsPriority = prio
+	tbl.Fields, tbl.fieldByID, tbl.Kind, tbl.needsPriority = fields, byID, kind, prio
 
 	if len(t.GetActionRefs()) == 0 {
 		return nil, errorf(ErrInvalid, "p4info: table %s: no actions", tbl.Name)
@@ -586,6 +587,81 @@ func compileTable(p *Pipeline, t *p4configv1.Table, nt newTypes, directOf map[ui
 	return tbl, nil
 }
 
+// compileMatchFields indexes the match fields of a table or value set
+// (label names it in messages) and derives the lookup kind. stringsOK
+// allows sdn_string fields (value sets have no string form).
+func compileMatchFields(label string, mfs []*p4configv1.MatchField, nt newTypes, stringsOK bool) (fields []*MatchField, byID map[uint32]*MatchField, kind TableKind, prio bool, err error) {
+	byID = map[uint32]*MatchField{}
+	fnames := map[string]bool{}
+	lpm := 0
+	for i, f := range mfs {
+		if f.GetId() == 0 {
+			return nil, nil, 0, false, errorf(ErrInvalid, "p4info: %s: match field %q has id 0", label, f.GetName())
+		}
+		if byID[f.GetId()] != nil {
+			return nil, nil, 0, false, errorf(ErrInvalid, "p4info: %s: two match fields with id %d", label, f.GetId())
+		}
+		if fnames[f.GetName()] {
+			return nil, nil, 0, false, errorf(ErrInvalid, "p4info: %s: two match fields named %q", label, f.GetName())
+		}
+		fnames[f.GetName()] = true
+		mf := &MatchField{ID: f.GetId(), Name: f.GetName(), Index: i}
+		switch f.GetMatchType() {
+		case p4configv1.MatchField_EXACT:
+			mf.Kind = MatchExact
+		case p4configv1.MatchField_LPM:
+			mf.Kind = MatchLPM
+			lpm++
+		case p4configv1.MatchField_TERNARY:
+			mf.Kind = MatchTernary
+			prio = true
+		case p4configv1.MatchField_RANGE:
+			mf.Kind = MatchRange
+			prio = true
+		case p4configv1.MatchField_OPTIONAL:
+			mf.Kind = MatchOptional
+			prio = true
+		default:
+			if o := f.GetOtherMatchType(); o != "" {
+				return nil, nil, 0, false, errorf(ErrInvalid, "p4info: %s: field %s: match kind %q is not supported", label, mf.Name, o)
+			}
+			return nil, nil, 0, false, errorf(ErrInvalid, "p4info: %s: field %s: match kind %v is not a valid match kind", label, mf.Name, f.GetMatchType())
+		}
+		uri, isStr, tbits, err := nt.translation(f.GetTypeName())
+		if err != nil {
+			return nil, nil, 0, false, errorf(ErrInvalid, "p4info: %s: field %s: %v", label, mf.Name, err)
+		}
+		mf.Translation, mf.IsString = uri, isStr
+		mf.Bits = int(f.GetBitwidth())
+		if mf.Bits == 0 {
+			mf.Bits = tbits
+		}
+		if isStr {
+			if !stringsOK {
+				return nil, nil, 0, false, errorf(ErrInvalid, "p4info: %s: field %s: string fields are not supported here", label, mf.Name)
+			}
+			if mf.Kind != MatchExact {
+				return nil, nil, 0, false, errorf(ErrInvalid, "p4info: %s: field %s: string fields must be exact, not %v", label, mf.Name, mf.Kind)
+			}
+		} else if mf.Bits <= 0 || mf.Bits > maxBitwidth {
+			return nil, nil, 0, false, errorf(ErrInvalid, "p4info: %s: field %s: bitwidth %d not in 1..%d", label, mf.Name, f.GetBitwidth(), maxBitwidth)
+		}
+		fields = append(fields, mf)
+		byID[mf.ID] = mf
+	}
+	switch {
+	case len(fields) == 0:
+		kind = TableKeyless
+	case prio || lpm > 1:
+		kind = TableTernary
+	case lpm == 1:
+		kind = TableLPM
+	default:
+		kind = TableExact
+	}
+	return fields, byID, kind, prio, nil
+}
+
 // initialDefault picks the action a table starts with: the P4Info
 // initial_default_action (v1.4+), else the const default action, else
 // NoAction if the table may use it, else none.
@@ -636,6 +712,15 @@ func (p *Pipeline) kindHint(id uint32) string {
 // KindOf returns the kind of P4 object id names ("table", "action", ...), or
 // "".
 func (p *Pipeline) KindOf(id uint32) string { return p.kinds[id] }
+
+func slicesContains(ts []*Table, t *Table) bool {
+	for _, x := range ts {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
 
 // shortName is the last component of a dotted P4 name.
 func shortName(name string) string {

@@ -36,11 +36,54 @@ func (d *Device) Write(updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomi
 	return w.errs, nil
 }
 
-// staged is an update applied to the store and waiting for the backend.
+// staged is an op of an update, applied to the store and waiting for the
+// backend. An update may stage several (a one-shot entry stages its members
+// and group before the entry).
 type staged struct {
 	idx  int
 	op   Op
-	undo undo
+	undo undo // undo.ext links an extern op's bookkeeping (batch.exts)
+}
+
+// extStaged is the extern side of a staged op.
+type extStaged struct {
+	// x is the extern op; nil for a local change.
+	x *ExternOp
+	// fn undoes the change in the store; nil when the staged undo does
+	// (direct resource writes replace a table entry).
+	fn func()
+}
+
+// extOf returns the extern side of s, or nil for a table op.
+func (w *batch) extOf(s *staged) *extStaged {
+	if s.undo.ext == 0 {
+		return nil
+	}
+	return &w.exts[s.undo.ext-1]
+}
+
+// extOp returns s's extern op, nil for table ops and local changes.
+func (w *batch) extOp(s *staged) *ExternOp {
+	if x := w.extOf(s); x != nil {
+		return x.x
+	}
+	return nil
+}
+
+// isLocal reports whether s changes control-plane state only (digest
+// configs): the backend sees nothing of it.
+func (w *batch) isLocal(s *staged) bool {
+	x := w.extOf(s)
+	return x != nil && x.x == nil
+}
+
+// revert undoes s in the store.
+func (w *batch) revert(s *staged) {
+	if x := w.extOf(s); x != nil && x.fn != nil {
+		x.fn()
+		return
+	}
+	s.undo.revert()
 }
 
 // batch is the state of one Write.
@@ -56,6 +99,10 @@ type batch struct {
 	scratch  *Entry
 	pend     []staged // in the store, not yet in the backend
 	done     []staged // in the store and the backend
+	// anyExt: pend holds extern ops (the flush must split it into runs).
+	anyExt bool
+	// exts holds the extern side of staged ops (undo.ext).
+	exts []extStaged
 }
 
 func (w *batch) fail(i int, err error) {
@@ -107,17 +154,13 @@ func (w *batch) allOrNothing(atomic bool) {
 		}
 	}
 	if atomic && w.d.realized && len(w.pend) > 0 {
-		ops := make([]Op, len(w.pend))
-		for i := range w.pend {
-			ops[i] = w.pend[i].op
-		}
-		if err := w.d.backend.(AtomicBackend).ApplyAtomic(ops); err != nil {
+		if err := w.applyAtomic(); err != nil {
 			for i := len(w.pend) - 1; i >= 0; i-- {
-				w.pend[i].undo.revert()
+				w.revert(&w.pend[i])
 			}
 			w.pend = nil
 			for i := range w.updates {
-				w.fail(i, fmt.Errorf("apply atomic batch: %w", err))
+				w.fail(i, err)
 			}
 		}
 		return
@@ -128,32 +171,67 @@ func (w *batch) allOrNothing(atomic bool) {
 	}
 }
 
+// applyAtomic hands the whole pending batch to the backend at once
+// (DATAPLANE_ATOMIC).
+func (w *batch) applyAtomic() error {
+	ops := make([]Op, 0, len(w.pend))
+	var steps []Step
+	for i := range w.pend {
+		switch {
+		case w.isLocal(&w.pend[i]):
+		case w.extOp(&w.pend[i]) != nil:
+			if steps == nil {
+				steps = make([]Step, 0, len(w.pend))
+				for k := range ops {
+					steps = append(steps, Step{Op: &ops[k]})
+				}
+			}
+			steps = append(steps, Step{Extern: w.extOp(&w.pend[i])})
+		default:
+			ops = append(ops, w.pend[i].op)
+			if steps != nil {
+				steps = append(steps, Step{Op: &w.pend[i].op})
+			}
+		}
+	}
+	var err error
+	if steps == nil {
+		err = w.d.backend.(AtomicBackend).ApplyAtomic(ops)
+	} else {
+		ab, ok := w.d.backend.(AtomicExternBackend)
+		if !ok {
+			return errorf(ErrUnsupported, "DATAPLANE_ATOMIC: this datapath cannot switch a batch with extern changes atomically; use ROLLBACK_ON_ERROR")
+		}
+		err = ab.ApplyAtomicSteps(steps)
+	}
+	if err != nil {
+		return fmt.Errorf("apply atomic batch: %w", err)
+	}
+	return nil
+}
+
 // rollback undoes every update of the batch after update bad failed, and
 // marks the others ABORTED.
 func (w *batch) rollback(bad int) {
 	for i := len(w.pend) - 1; i >= 0; i-- {
-		w.pend[i].undo.revert()
+		w.revert(&w.pend[i])
 	}
 	w.pend = nil
 	if len(w.done) > 0 {
-		inv := make([]Op, 0, len(w.done))
-		for i := len(w.done) - 1; i >= 0; i-- {
-			inv = append(inv, inverse(w.done[i].op))
-		}
 		if w.d.realized {
-			if n, err := w.d.backend.Apply(inv); err != nil {
+			if n, total, err := w.unapply(w.done); err != nil {
 				// The dataplane could not be restored; say so on every
 				// update rather than pretend.
 				for i := range w.updates {
 					if i != bad {
-						w.fail(i, errorf(ErrInternal, "rollback failed after update %d (%d of %d undone): %v", bad, n, len(inv), err))
+						w.fail(i, errorf(ErrInternal, "rollback failed after update %d (%d of %d undone): %v", bad, n, total, err))
 					}
 				}
 				return
 			}
 		}
 		for i := len(w.done) - 1; i >= 0; i-- {
-			w.done[i].undo.revert()
+			w.revert(&w.done[i])
 		}
 		w.done = nil
 	}
@@ -162,6 +240,27 @@ func (w *batch) rollback(bad int) {
 			w.fail(i, errorf(ErrAborted, "not applied: update %d failed and the batch was rolled back", bad))
 		}
 	}
+}
+
+// unapply hands the backend the inverse of applied ops, last first. It
+// returns how many inverse ops took effect, of how many.
+func (w *batch) unapply(applied []staged) (n, total int, err error) {
+	var steps []Step
+	for i := len(applied) - 1; i >= 0; i-- {
+		if w.isLocal(&applied[i]) {
+			continue
+		}
+		if x := w.extOp(&applied[i]); x != nil {
+			for _, inv := range x.inverse() {
+				steps = append(steps, Step{Extern: &inv})
+			}
+			continue
+		}
+		inv := inverse(applied[i].op)
+		steps = append(steps, Step{Op: &inv})
+	}
+	n, err = w.d.applySteps(steps)
+	return n, len(steps), err
 }
 
 // inverse is the op that undoes op in a backend.
@@ -189,6 +288,9 @@ func (w *batch) flush() (bad int, err error) {
 		w.markDone(w.pend)
 		return 0, nil
 	}
+	if w.anyExt {
+		return w.flushMixed()
+	}
 	ops := w.ops[:0]
 	for i := range w.pend {
 		ops = append(ops, w.pend[i].op)
@@ -202,12 +304,83 @@ func (w *batch) flush() (bad int, err error) {
 	if n < 0 || n >= len(w.pend) {
 		n = len(w.pend) - 1 // a backend that cannot say: blame the last
 	}
-	for i := len(w.pend) - 1; i >= n; i-- {
-		w.pend[i].undo.revert()
+	return w.failAt(n, fmt.Errorf("apply %s: %w", ops[n].Kind, err))
+}
+
+// flushMixed hands pending table and extern ops to the backend in order,
+// each run of one kind in one call.
+func (w *batch) flushMixed() (bad int, err error) {
+	for i := 0; i < len(w.pend); {
+		if w.isLocal(&w.pend[i]) {
+			i++
+			continue
+		}
+		j := i + 1
+		ext := w.extOp(&w.pend[i]) != nil
+		for j < len(w.pend) && !w.isLocal(&w.pend[j]) && (w.extOp(&w.pend[j]) != nil) == ext {
+			j++
+		}
+		var n int
+		var what string
+		if ext {
+			ops := make([]ExternOp, j-i)
+			for k := i; k < j; k++ {
+				ops[k-i] = *w.extOp(&w.pend[k])
+			}
+			n, err = w.d.externs.ApplyExterns(ops)
+			if err != nil && n >= 0 && n < len(ops) {
+				what = ops[n].Kind.String()
+			}
+		} else {
+			ops := w.ops[:0]
+			for k := i; k < j; k++ {
+				ops = append(ops, w.pend[k].op)
+			}
+			w.ops = ops
+			n, err = w.d.backend.Apply(ops)
+			if err != nil && n >= 0 && n < len(ops) {
+				what = ops[n].Kind.String()
+			}
+		}
+		if err != nil {
+			if n < 0 || n >= j-i {
+				n = j - i - 1 // a backend that cannot say: blame the last
+				what = "batch"
+			}
+			return w.failAt(i+n, fmt.Errorf("apply %s: %w", what, err))
+		}
+		i = j
 	}
-	bad = w.pend[n].idx
-	w.markDone(w.pend[:n])
-	return bad, fmt.Errorf("apply %s: %w", ops[n].Kind, err)
+	w.markDone(w.pend)
+	w.anyExt = false
+	return 0, nil
+}
+
+// failAt handles a backend failure at pend[k]: ops before it took effect,
+// it and those after did not. The whole update it belongs to is undone —
+// in the backend too, for its ops before k — as are the updates staged
+// after it; the updates before it stay done. It returns the index of the
+// failed update and err.
+func (w *batch) failAt(k int, err error) (int, error) {
+	bad := w.pend[k].idx
+	start := k
+	for start > 0 && w.pend[start-1].idx == bad {
+		start--
+	}
+	for i := len(w.pend) - 1; i >= k; i-- {
+		w.revert(&w.pend[i])
+	}
+	if start < k {
+		if n, total, uerr := w.unapply(w.pend[start:k]); uerr != nil {
+			err = errorf(ErrInternal, "%v; undoing the update's first ops failed too (%d of %d undone): %v", err, n, total, uerr)
+		}
+		for i := k - 1; i >= start; i-- {
+			w.revert(&w.pend[i])
+		}
+	}
+	w.markDone(w.pend[:start])
+	w.anyExt = false
+	return bad, err
 }
 
 // markDone records applied ops (for a rollback) and empties pend.
@@ -218,8 +391,22 @@ func (w *batch) markDone(applied []staged) {
 	w.pend = w.pend[:0]
 }
 
-// stage checks update i and applies it to the store.
+// stage checks update i and applies it to the store. On failure nothing of
+// the update stays staged.
 func (w *batch) stage(i int) error {
+	n := len(w.pend)
+	err := w.stageOne(i)
+	if err != nil && len(w.pend) > n {
+		for k := len(w.pend) - 1; k >= n; k-- {
+			w.revert(&w.pend[k])
+		}
+		w.pend = w.pend[:n]
+	}
+	return err
+}
+
+// stageOne dispatches update i by entity kind.
+func (w *batch) stageOne(i int) error {
 	u := w.updates[i]
 	var op writeOp
 	switch u.GetType() {
@@ -236,11 +423,60 @@ func (w *batch) stage(i int) error {
 	switch x := ent.GetEntity().(type) {
 	case *p4v1.Entity_TableEntry:
 		return w.stageTableEntry(i, x.TableEntry, op)
+	case *p4v1.Entity_ActionProfileMember:
+		return w.stageMember(i, x.ActionProfileMember, op)
+	case *p4v1.Entity_ActionProfileGroup:
+		return w.stageGroup(i, x.ActionProfileGroup, op)
+	case *p4v1.Entity_CounterEntry:
+		return w.stageCounter(i, x.CounterEntry, op)
+	case *p4v1.Entity_DirectCounterEntry:
+		return w.stageDirectCounter(i, x.DirectCounterEntry, op)
+	case *p4v1.Entity_MeterEntry:
+		return w.stageMeter(i, x.MeterEntry, op)
+	case *p4v1.Entity_DirectMeterEntry:
+		return w.stageDirectMeter(i, x.DirectMeterEntry, op)
+	case *p4v1.Entity_RegisterEntry:
+		return w.stageRegister(i, x.RegisterEntry, op)
+	case *p4v1.Entity_PacketReplicationEngineEntry:
+		return w.stagePRE(i, x.PacketReplicationEngineEntry, op)
+	case *p4v1.Entity_ValueSetEntry:
+		return w.stageValueSet(i, x.ValueSetEntry, op)
+	case *p4v1.Entity_DigestEntry:
+		return w.stageDigest(i, x.DigestEntry, op)
+	case *p4v1.Entity_ExternEntry:
+		return errorf(ErrUnsupported, "ExternEntry: p4tcd implements no architecture-specific externs")
 	case nil:
 		return errorf(ErrInvalid, "update has no entity")
 	default:
-		return errorf(ErrUnsupported, "writing %s entities is not supported yet", entityName(ent))
+		return errorf(ErrUnsupported, "writing %s entities is not supported", entityName(ent))
 	}
+}
+
+// need answers UNIMPLEMENTED when the backend does not realise the extern
+// kind k (what names it in the message).
+func (w *batch) need(k ExternSet, what string) error {
+	return w.d.need(k, what)
+}
+
+// pushExt stages an extern op of update i with its undo.
+func (w *batch) pushExt(i int, x *ExternOp, undoFn func()) {
+	w.pushExtUndo(i, x, undoFn, undo{})
+}
+
+// pushExtUndo stages an extern op of update i; the store undo is undoFn,
+// or u when undoFn is nil.
+func (w *batch) pushExtUndo(i int, x *ExternOp, undoFn func(), u undo) {
+	w.exts = append(w.exts, extStaged{x: x, fn: undoFn})
+	u.ext = int32(len(w.exts))
+	w.pend = append(w.pend, staged{idx: i, undo: u})
+	w.anyExt = true
+}
+
+// pushStore stages a change of update i to control-plane-only state.
+func (w *batch) pushStore(i int, undoFn func()) {
+	w.exts = append(w.exts, extStaged{fn: undoFn})
+	w.pend = append(w.pend, staged{idx: i, undo: undo{ext: int32(len(w.exts))}})
+	w.anyExt = true
 }
 
 func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
@@ -263,8 +499,8 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	t := e.Table
 	if t.IsConst && !e.IsDefault {
 		// P4Runtime §9.1.4: only MODIFY of direct resources is allowed.
-		if op != opModify || e.Action != nil {
-			return errorf(ErrPermission, "table %s is const: its entries cannot be %s", t.Name, pastTense(op, e.Action != nil))
+		if op != opModify || e.Action != nil || e.Indirect != nil {
+			return errorf(ErrPermission, "table %s is const: its entries cannot be %s", t.Name, pastTense(op, e.Action != nil || e.Indirect != nil))
 		}
 	}
 	if op == opInsert {
@@ -283,6 +519,17 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 			w.pend = append(w.pend, staged{idx: i, op: Op{Kind: OpDelete, Entry: dp}})
 			return nil
 		}
+	}
+	if op != opDelete {
+		if err := w.checkDirectCaps(t, te); err != nil {
+			return err
+		}
+	}
+	if t.Profile != nil && !e.IsDefault {
+		if err := w.need(ExternActionProfiles, "table "+t.Name+" (implemented by action profile "+t.Profile.Name+")"); err != nil {
+			return err
+		}
+		return w.stageIndirect(i, e, op)
 	}
 	o, u, err := w.d.st.stage(e, op)
 	if err != nil {
@@ -306,6 +553,21 @@ func (d *Device) datapathEntry(t *Table, match []FieldMatch) (*Entry, error) {
 	}
 	e, _, err := d.cfg.datapathEntry(de)
 	return e, err
+}
+
+// checkDirectCaps refuses direct resource data the backend cannot realise.
+func (w *batch) checkDirectCaps(t *Table, te *p4v1.TableEntry) error {
+	if te.GetCounterData() != nil && t.DirectCounter != nil {
+		if err := w.need(ExternDirectCounters, "direct counter "+t.DirectCounter.Name); err != nil {
+			return err
+		}
+	}
+	if te.GetMeterConfig() != nil && t.DirectMeter != nil {
+		if err := w.need(ExternDirectMeters, "direct meter "+t.DirectMeter.Name); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func pastTense(op writeOp, withAction bool) string {

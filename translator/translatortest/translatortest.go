@@ -43,17 +43,37 @@ type Harness struct {
 	rec *recorder
 }
 
-// recorder is a backend that accepts everything and remembers the ops.
-type recorder struct{ ops []translator.Op }
+// recorder is a backend that accepts everything, externs included, and
+// remembers the ops.
+type recorder struct {
+	ops   []translator.Op
+	steps []translator.Step
+}
+
+var _ translator.ExternBackend = (*recorder)(nil)
 
 func (*recorder) Verify(*translator.Config) error                         { return nil }
 func (*recorder) Commit(*translator.Config) error                         { return nil }
 func (*recorder) Reconcile(*translator.Config, []*translator.Entry) error { return nil }
 func (r *recorder) Apply(ops []translator.Op) (int, error) {
 	r.ops = append(r.ops, ops...)
+	for i := range ops {
+		op := ops[i]
+		r.steps = append(r.steps, translator.Step{Op: &op})
+	}
 	return len(ops), nil
 }
-func (*recorder) Close() error { return nil }
+func (*recorder) Close() error                                  { return nil }
+func (*recorder) Externs() translator.ExternSet                 { return translator.AllExterns }
+func (*recorder) ReadCounters([]translator.CounterCell) error   { return nil }
+func (*recorder) ReadRegisters([]translator.RegisterCell) error { return nil }
+func (r *recorder) ApplyExterns(ops []translator.ExternOp) (int, error) {
+	for i := range ops {
+		x := ops[i]
+		r.steps = append(r.steps, translator.Step{Extern: &x})
+	}
+	return len(ops), nil
+}
 
 // ForwardingPipelineConfig marshals p as a P4Runtime pipeline config.
 func (p Pipeline) forwardingPipelineConfig() (*p4v1.ForwardingPipelineConfig, error) {
@@ -113,7 +133,7 @@ func (h *Harness) Ops(tb testing.TB, updates ...string) []translator.Op {
 		}
 		us[i] = &u
 	}
-	h.rec.ops = nil
+	h.rec.ops, h.rec.steps = nil, nil
 	errs, err := h.Device.Write(us, p4v1.WriteRequest_CONTINUE_ON_ERROR, nil)
 	if err != nil {
 		tb.Fatalf("write: %v", err)
@@ -124,4 +144,14 @@ func (h *Harness) Ops(tb testing.TB, updates ...string) []translator.Op {
 		}
 	}
 	return h.rec.ops
+}
+
+// Steps writes updates like Ops and returns every op the Device gave its
+// backend, table and extern alike, in order: what an ExternBackend's Apply
+// and ApplyExterns see for P4Runtime writes of externs (members, groups,
+// one-shot entries, counters, meters, registers, PRE, value sets).
+func (h *Harness) Steps(tb testing.TB, updates ...string) []translator.Step {
+	tb.Helper()
+	h.Ops(tb, updates...)
+	return h.rec.steps
 }
