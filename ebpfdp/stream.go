@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
+	"time"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/ringbuf"
@@ -38,6 +40,8 @@ type cpuPort struct {
 	log      *slog.Logger
 	// emit receives the packet-ins (set before the reader starts).
 	emit func(translator.Event)
+	// stop tells the reader to return; done is closed when it has.
+	stop atomic.Bool
 	done chan struct{}
 }
 
@@ -92,6 +96,13 @@ func openCPUPort(r netnsRunner, port uint32, deviceID uint64, log *slog.Logger) 
 			unix.Close(fd)
 			return fmt.Errorf("CPU port socket: %w", err)
 		}
+		// Closing a socket does not wake a thread blocked reading it:
+		// the reader wakes up regularly to see whether it should stop.
+		tv := unix.NsecToTimeval(int64(100 * time.Millisecond))
+		if err := unix.SetsockoptTimeval(fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+			unix.Close(fd)
+			return fmt.Errorf("CPU port socket: %w", err)
+		}
 		c.fd = fd
 		return nil
 	})
@@ -113,7 +124,7 @@ func htons(v uint16) uint16 { return v<<8 | v>>8 }
 func (c *cpuPort) read() {
 	defer close(c.done)
 	buf := make([]byte, 65536)
-	for {
+	for !c.stop.Load() {
 		n, _, err := unix.Recvfrom(c.fd, buf, 0)
 		if err != nil {
 			if errors.Is(err, unix.EINTR) || errors.Is(err, unix.EAGAIN) {
@@ -138,9 +149,11 @@ func (c *cpuPort) send(frame []byte) error {
 // close stops the reader and closes the socket; remove also deletes the
 // veth pair (`ip link del p4cpuN`).
 func (c *cpuPort) close(r netnsRunner, remove bool) {
-	unix.Shutdown(c.fd, unix.SHUT_RDWR)
+	c.stop.Store(true)
+	if c.emit != nil {
+		<-c.done // the reader started: wait for it to see stop
+	}
 	unix.Close(c.fd)
-	<-c.done
 	if remove {
 		err := r.do(func(h *netlink.Handle) error {
 			l, err := h.LinkByName(c.dp)

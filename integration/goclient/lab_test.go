@@ -68,6 +68,9 @@ func newLab(t *testing.T) *lab {
 	for _, n := range []string{l.h1, l.sw, l.h2} {
 		ip(t, "netns", "add", n)
 		t.Cleanup(func() { exec.Command("ip", "netns", "del", n).Run() })
+		// No IPv6: the hosts' own neighbour discovery would be traffic
+		// the tests did not send.
+		ip(t, "netns", "exec", n, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6")
 	}
 	t.Cleanup(func() { os.RemoveAll(l.pinRoot) })
 	for _, h := range []struct {
@@ -204,11 +207,16 @@ func ipChecksumOK(f []byte) bool {
 
 // pack builds l3router's device config with the p4tcd binary.
 func pack(t *testing.T) (devcfg, p4info string) {
+	return packExample(t, "l3router")
+}
+
+// packExample builds an example's device config with the p4tcd binary.
+func packExample(t *testing.T, name string) (devcfg, p4info string) {
 	t.Helper()
-	dir := filepath.Join("..", "..", "examples", "l3router")
-	devcfg = filepath.Join(t.TempDir(), "l3router.devcfg")
+	dir := filepath.Join("..", "..", "examples", name)
+	devcfg = filepath.Join(t.TempDir(), name+".devcfg")
 	if out, err := exec.Command(p4tcdBin, "pack", "-o", devcfg, dir).CombinedOutput(); err != nil {
 		t.Fatalf("p4tcd pack: %v\n%s", err, out)
 	}
-	return devcfg, filepath.Join(dir, "l3router.p4info.txt")
+	return devcfg, filepath.Join(dir, name+".p4info.txt")
 }
