@@ -63,7 +63,7 @@ func setUp(h *netlink.Handle, name string) error {
 
 // packetSocket opens an AF_PACKET socket on ifname inside ns; it is closed
 // at cleanup.
-func packetSocket(t *testing.T, ns *testutil.NetNS, ifname string) int {
+func packetSocket(t testing.TB, ns *testutil.NetNS, ifname string) int {
 	t.Helper()
 	var fd int
 	err := ns.Do(func() error {

@@ -96,6 +96,11 @@ func openCPUPort(r netnsRunner, port uint32, deviceID uint64, log *slog.Logger) 
 			unix.Close(fd)
 			return fmt.Errorf("CPU port socket: %w", err)
 		}
+		// Room for bursts of packet-ins (SO_RCVBUFFORCE: p4tcd runs as
+		// root; the sysctl cap would make SO_RCVBUF a few hundred KB).
+		if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20); err != nil {
+			_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 8<<20)
+		}
 		// Closing a socket does not wake a thread blocked reading it:
 		// the reader wakes up regularly to see whether it should stop.
 		tv := unix.NsecToTimeval(int64(100 * time.Millisecond))

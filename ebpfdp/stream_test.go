@@ -46,38 +46,52 @@ func (ev events) next(t *testing.T, kind translator.EventKind, ok func(translato
 	}
 }
 
+// newL2Switch runs examples/l2switch on a Backend with a CPU port in a
+// three-namespace lab (h1 - sw1 [sw] sw2 - h2); the events it reports go
+// to a channel of the given size.
+func newL2Switch(tb testing.TB, events int) (*lab, *Backend, *translator.Device, events) {
+	tb.Helper()
+	l := newLab(tb)
+	root := filepath.Join(tempBPFFS(tb), "p4tcd")
+	b, err := New(Options{DeviceID: 9, Ports: map[uint32]string{1: "sw1", 2: "sw2"}, CPUPort: l2CPUPort,
+		PinRoot: root, NetNSPath: filepath.Join("/var/run/netns", l.sw.Name)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			tb.Errorf("close: %v", err)
+		}
+	})
+	dev := translator.NewDevice(b)
+	ev := make(chan translator.Event, events)
+	b.SetEventHandler(func(e translator.Event) {
+		select {
+		case ev <- e:
+		default: // a slow test drops events, as a slow server would
+		}
+	})
+	obj, err := os.ReadFile(filepath.Join(l2Dir, "l2switch.o"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	fpc, err := p4test.Pipeline(filepath.Join(l2Dir, "l2switch.p4info.txt"), filepath.Join(l2Dir, "l2switch.json"), obj)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := dev.SetPipeline(p4test.Commit, fpc); err != nil {
+		tb.Fatal(err)
+	}
+	return l, b, dev, ev
+}
+
 // The CPU port and digests on real veths: a frame from h1 with an unknown
 // source and destination becomes a digest {src MAC, port} and a packet-in
 // with the packet_in header; a packet-out naming port 2 leaves at h2; once
 // the controller knows both MACs, frames are switched without it.
 func TestPrivilegedPacketIOAndDigests(t *testing.T) {
 	testutil.Privileged(t)
-	l := newLab(t)
-	root := filepath.Join(tempBPFFS(t), "p4tcd")
-	b, err := New(Options{DeviceID: 9, Ports: map[uint32]string{1: "sw1", 2: "sw2"}, CPUPort: l2CPUPort,
-		PinRoot: root, NetNSPath: filepath.Join("/var/run/netns", l.sw.Name)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := b.Close(); err != nil {
-			t.Errorf("close: %v", err)
-		}
-	})
-	dev := translator.NewDevice(b)
-	ev := make(events, 64)
-	b.SetEventHandler(func(e translator.Event) { ev <- e })
-	obj, err := os.ReadFile(filepath.Join(l2Dir, "l2switch.o"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fpc, err := p4test.Pipeline(filepath.Join(l2Dir, "l2switch.p4info.txt"), filepath.Join(l2Dir, "l2switch.json"), obj)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := dev.SetPipeline(p4test.Commit, fpc); err != nil {
-		t.Fatal(err)
-	}
+	l, b, dev, ev := newL2Switch(t, 64)
 	tx := packetSocket(t, l.h1, "h1e")
 	rx := packetSocket(t, l.h2, "h2e")
 	f := frame(17, "10.0.0.1", "10.0.0.2", 1000, 2000, 64) // dst macR, src macA
