@@ -242,3 +242,33 @@ func TestTableFull(t *testing.T) {
 		t.Errorf("insert after delete: %v", err)
 	}
 }
+
+// Reads reuse an entry's encoding; a MODIFY makes a new entry, so the next
+// Read shows the new action.
+func TestReadAfterModify(t *testing.T) {
+	e := newTestEnv(t)
+	e.primary(t, 1)
+	e.setPipeline(t, 1)
+	if err := e.write(1, 0, insert(exactEntry(e, "ExactOne", 5, "actionA", 1))); err != nil {
+		t.Fatal(err)
+	}
+	param := func() string {
+		ents, _, err := e.readAll(t, tableRead(&p4v1.TableEntry{TableId: tableID(e, "ExactOne")}))
+		if err != nil || len(ents) != 1 {
+			t.Fatalf("read: %v %v", ents, err)
+		}
+		return string(ents[0].GetTableEntry().GetAction().GetAction().GetParams()[0].GetValue())
+	}
+	if got := param(); got != "\x01" {
+		t.Fatalf("param %q", got)
+	}
+	if got := param(); got != "\x01" { // from the cached encoding
+		t.Fatalf("second read: param %q", got)
+	}
+	if err := e.write(1, 0, modify(exactEntry(e, "ExactOne", 5, "actionA", 2))); err != nil {
+		t.Fatal(err)
+	}
+	if got := param(); got != "\x02" {
+		t.Errorf("after MODIFY: param %q, want 0x02", got)
+	}
+}

@@ -77,7 +77,7 @@ func (s *Server) read(req *p4v1.ReadRequest, stream p4v1.P4Runtime_ReadServer) (
 		return err
 	}
 	mo := proto.MarshalOptions{}
-	errs, err := s.dev.Read(req.GetEntities(), sc, func(e *p4v1.Entity) error {
+	errs, err := s.dev.ReadEncoded(req.GetEntities(), sc, func(e *p4v1.Entity, wire []byte) error {
 		if count >= s.opts.readChunkEntities || len(chunk) >= s.opts.readChunkBytes {
 			if err := flush(); err != nil {
 				return err
@@ -87,12 +87,15 @@ func (s *Server) read(req *p4v1.ReadRequest, stream p4v1.P4Runtime_ReadServer) (
 			chunk = make(encodedMsg, 0, min(s.opts.readChunkBytes+4096, 64<<10))
 		}
 		// ReadResponse.entities is field 1: tag, length, then the entity.
-		n := mo.Size(e)
 		chunk = protowire.AppendTag(chunk, 1, protowire.BytesType)
-		chunk = protowire.AppendVarint(chunk, uint64(n))
+		count++
+		if wire != nil {
+			chunk = protowire.AppendBytes(chunk, wire)
+			return nil
+		}
+		chunk = protowire.AppendVarint(chunk, uint64(mo.Size(e)))
 		var err error
 		chunk, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(chunk, e)
-		count++
 		return err
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package translator
 import (
 	"bytes"
 	"encoding/binary"
+	"sync/atomic"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 )
@@ -637,6 +638,10 @@ type entryAlloc struct {
 	Entry
 	match [2]FieldMatch
 	blob  [32]byte
+	// wire caches the encoding of the entry's proto as a read Entity
+	// (Entry.encoded). A copy of the Entry shares it, which is right as
+	// long as proto, which never changes once stored, is the same.
+	wire atomic.Pointer[[]byte]
 }
 
 // newEntry returns an Entry of t with its Match slice ready.

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 )
 
@@ -18,6 +20,16 @@ import (
 // did. err is set when the whole Read is refused (no pipeline) or emit
 // failed.
 func (d *Device) Read(entities []*p4v1.Entity, sc *Scope, emit func(*p4v1.Entity) error) (errs []error, err error) {
+	return d.ReadEncoded(entities, sc, func(e *p4v1.Entity, _ []byte) error { return emit(e) })
+}
+
+// ReadEncoded is Read for a server that encodes the response itself: emit
+// also receives the entity's wire encoding when one is at hand (nil
+// otherwise). A stored entry read plainly — no counter, meter or hit time
+// asked for — is encoded once, on its first Read, and its encoding reused
+// by later Reads (entries are immutable): ONOS re-reads every table every
+// 30 s.
+func (d *Device) ReadEncoded(entities []*p4v1.Entity, sc *Scope, emit func(e *p4v1.Entity, wire []byte) error) (errs []error, err error) {
 	now := timeNow()
 	d.mu.RLock()
 	if d.cfg == nil {
@@ -78,7 +90,7 @@ func (d *Device) Read(entities []*p4v1.Entity, sc *Scope, emit func(*p4v1.Entity
 	ht, _ := d.backend.(HitTracker)
 	for _, h := range r.hits {
 		if h.ent != nil {
-			if err := emit(h.ent); err != nil {
+			if err := emit(h.ent, nil); err != nil {
 				return errs, err
 			}
 			continue
@@ -87,6 +99,12 @@ func (d *Device) Read(entities []*p4v1.Entity, sc *Scope, emit func(*p4v1.Entity
 		meter := h.tp.GetMeterConfig() != nil && h.e.Direct != nil && h.e.Direct.Meter != nil
 		if h.tp.GetTimeSinceLastHit() != nil || h.cell > 0 || meter {
 			te = cloneEntryProto(te)
+		} else if h.e.Origin == OriginController {
+			ent, wire := h.e.encoded()
+			if err := emit(ent, wire); err != nil {
+				return errs, err
+			}
+			continue
 		}
 		if h.tp.GetTimeSinceLastHit() != nil {
 			var elapsed int64
@@ -112,11 +130,29 @@ func (d *Device) Read(entities []*p4v1.Entity, sc *Scope, emit func(*p4v1.Entity
 		if meter {
 			te.MeterConfig = h.e.Direct.Meter.proto()
 		}
-		if err := emit(&p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}); err != nil {
+		if err := emit(&p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}, nil); err != nil {
 			return errs, err
 		}
 	}
 	return errs, nil
+}
+
+// encoded returns the entry as a Read returns it plainly, and its wire
+// encoding, made on first use.
+func (e *Entry) encoded() (*p4v1.Entity, []byte) {
+	ent := &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e.proto}}
+	if e.alloc == nil {
+		return ent, nil
+	}
+	if w := e.alloc.wire.Load(); w != nil {
+		return ent, *w
+	}
+	w, err := proto.Marshal(ent)
+	if err != nil {
+		return ent, nil
+	}
+	e.alloc.wire.Store(&w)
+	return ent, w
 }
 
 // reader collects what a Read selects, under the device's read lock.
