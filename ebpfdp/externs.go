@@ -38,8 +38,10 @@ type extState struct {
 	// vsKeys are the map keys of each value set's members, by value set
 	// id (a write replaces them: p4tcd writes the difference).
 	vsKeys map[uint32]map[string]bool
-	// store keeps what a restarted p4tcd must give back (extstore.go).
+	// store keeps what a restarted p4tcd must give back (extstore.go);
+	// recs are its records, as written.
 	store sideStore
+	recs  map[sideRef][]byte
 	// ncpu is the number of possible CPUs (per-CPU values).
 	ncpu int
 }
@@ -104,7 +106,7 @@ func newExtState(pl *externPlan, tables []*tablePlan) (*extState, error) {
 		members: map[uint32]*ebpf.Map{}, groups: map[uint32]*ebpf.Map{}, valueSets: map[uint32]*ebpf.Map{},
 		dcounters: map[uint32]*ebpf.Map{}, dmeters: map[uint32]*ebpf.Map{},
 		cells: map[uint32]*directCells{}, vsKeys: map[uint32]map[string]bool{}, ncpu: ncpu,
-		store: sideStore{chunks: map[sideRef]int{}},
+		store: sideStore{chunks: map[sideRef]int{}}, recs: map[sideRef][]byte{},
 	}
 	for _, p := range tables {
 		if p.direct() {

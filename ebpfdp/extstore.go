@@ -82,42 +82,26 @@ func (x *extState) putRecord(ref sideRef, v any) (undo func(), err error) {
 	if err != nil {
 		return nil, translator.Errorf(translator.ErrInternal, "encode extern record: %v", err)
 	}
-	prev, had := x.record(ref)
+	prev, had := x.recs[ref]
 	if _, err := x.store.put([]sideRef{ref}, [][]byte{rec}); err != nil {
 		return nil, err
 	}
+	x.recs[ref] = rec
 	return func() {
 		if had {
-			_, _ = x.store.put([]sideRef{ref}, [][]byte{prev})
-		} else {
-			_ = x.store.del([]sideRef{ref})
+			if _, err := x.store.put([]sideRef{ref}, [][]byte{prev}); err == nil {
+				x.recs[ref] = prev
+			}
+		} else if x.store.del([]sideRef{ref}) == nil {
+			delete(x.recs, ref)
 		}
 	}, nil
 }
 
-// record reads a record's bytes.
-func (x *extState) record(ref sideRef) ([]byte, bool) {
-	n, ok := x.store.chunks[ref]
-	if !ok {
-		return nil, false
-	}
-	var out []byte
-	var v sideVal
-	for c := 0; c < n; c++ {
-		k := sideRowKey(ref, c)
-		if err := x.store.m.Lookup(&k, &v); err != nil {
-			return nil, false
-		}
-		total := int(ne.Uint32(v[0:]))
-		if c == 0 {
-			out = make([]byte, 0, total)
-		}
-		out = append(out, v[8:][:min(sideChunkData, total-len(out))]...)
-	}
-	return out, true
+func (x *extState) delRecord(ref sideRef) error {
+	delete(x.recs, ref)
+	return x.store.del([]sideRef{ref})
 }
-
-func (x *extState) delRecord(ref sideRef) error { return x.store.del([]sideRef{ref}) }
 
 // saveMeter keeps the configs of a meter write: a record per cell
 // written, and for a wildcard write one record of the fill (index -1)
@@ -130,6 +114,9 @@ func (x *extState) saveMeter(w *translator.MeterWrite) error {
 			if ref.table == id && ref.id[0] == recMeter {
 				drop = append(drop, ref)
 			}
+		}
+		for _, ref := range drop {
+			delete(x.recs, ref)
 		}
 		if err := x.store.del(drop); err != nil {
 			return err
@@ -267,6 +254,7 @@ func (p *pipeline) restoreExterns(snap *translator.Snapshot) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", extStoreName, err)
 	}
+	x.recs = recs
 	refs := make([]sideRef, 0, len(recs))
 	for ref := range recs {
 		refs = append(refs, ref)
