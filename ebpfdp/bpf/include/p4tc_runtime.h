@@ -21,6 +21,12 @@
  *                     counters
  *   p4tc_t<id>_pool   exact only: the pool of datapath-created entries,
  *                     {cap, used}, mmapable (p4tcd sets cap, frees slots)
+ *   p4tc_t<id>_dcnt   tables with direct resources (P4TC_TF_DIRECT): their
+ *   p4tc_t<id>_dmtr   direct counter and meter cells (p4tc_externs.h)
+ *
+ * The P4 externs (counters, meters, registers, action selectors, value
+ * sets) are in p4tc_externs.h, which this header includes; the packet
+ * replication engine is in p4tc_pre.h.
  *
  * The tables come from a generated header (p4tcd-gen tables) that defines
  * P4TC_TABLES(X) as one X(id, kind, keysz, ksz, psz, entries, masks, flags,
