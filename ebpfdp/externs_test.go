@@ -543,3 +543,64 @@ func TestPrivilegedExternsVerify(t *testing.T) {
 		t.Errorf("verify ecmp's P4Info with l3router's object: %v", err)
 	}
 }
+
+// TestPrivilegedExternsMeterTypes runs the policer as the other P4Info
+// meter types: RFC 2697's srTCM (committed bucket, then the excess one)
+// and the two-colour marker (no excess bucket).
+func TestPrivilegedExternsMeterTypes(t *testing.T) {
+	testutil.Privileged(t)
+	info, err := os.ReadFile(ecmpP4Info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := os.ReadFile(ecmpObject)
+	if err != nil {
+		t.Fatal(err)
+	}
+	js, err := os.ReadFile(ecmpJSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const policer = "    name: \"MainControlImpl.policer\"\n    alias: \"policer\"\n  }\n  spec {\n    unit: PACKETS\n"
+	if !bytes.Contains(info, []byte(policer)) {
+		t.Fatal("the policer's spec is not where the test looks")
+	}
+	for _, tc := range []struct {
+		typ  string
+		cfg  p4test.MeterConfig
+		pass int
+	}{
+		{"SINGLE_RATE_THREE_COLOR", p4test.MeterConfig{CIR: 1, CBurst: 2, PIR: 1, PBurst: 2, EBurst: 3}, 5},
+		{"SINGLE_RATE_TWO_COLOR", p4test.MeterConfig{CIR: 1, CBurst: 3, PIR: 1, PBurst: 3}, 3},
+	} {
+		t.Run(tc.typ, func(t *testing.T) {
+			fpc, err := p4test.PipelineText(bytes.Replace(info, []byte(policer), []byte(policer+"    type: "+tc.typ+"\n"), 1), js, obj)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ns, ports := ecmpPorts(t)
+			sw := &ecmpSwitch{ns: ns, ports: ports, root: filepath.Join(tempBPFFS(t), "p4tcd")}
+			sw.open(t, false)
+			if err := sw.dev.SetPipeline(p4test.Commit, fpc); err != nil {
+				t.Fatal(err)
+			}
+			sw.ifindex = map[uint32]int{}
+			for p, i := range sw.b.ports.ifindex {
+				sw.ifindex[p] = int(i)
+			}
+			sw.write(t, member(p4test.OpInsert, 1, 2))
+			r := route("10.1.0.0", 16)
+			r.Member = 1
+			sw.write(t, p4test.Insert(r), p4test.Meter(mtrPolicer, 1, &tc.cfg))
+			passed := 0
+			for range 20 {
+				if ret, _ := sw.run(t, 1, frame(17, "10.0.0.1", "10.1.2.3", 1000, 80, 64)); ret == tcActRedirct {
+					passed++
+				}
+			}
+			if passed != tc.pass {
+				t.Errorf("%s %+v: %d of 20 frames passed, want %d", tc.typ, tc.cfg, passed, tc.pass)
+			}
+		})
+	}
+}
