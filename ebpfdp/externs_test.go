@@ -604,3 +604,138 @@ func TestPrivilegedExternsMeterTypes(t *testing.T) {
 		})
 	}
 }
+
+// The externs on a ternary table (testdata/xtss): direct counters and
+// meters of entries that share masked keys, members, groups and one-shot
+// sets in the tuple space's values, and their cells across a restart and
+// a promotion.
+func TestPrivilegedExternsTernary(t *testing.T) {
+	testutil.Privileged(t)
+	const (
+		tblACL  = 0x02000001
+		actTag  = 0x01000001
+		profSel = 0x11000001
+	)
+	obj, err := os.ReadFile("testdata/xtss.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpc, err := p4test.Pipeline("testdata/xtss.p4info.txt", "testdata/xtss.json", obj)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, ports := ecmpPorts(t)
+	sw := &ecmpSwitch{ns: ns, ports: ports, root: filepath.Join(tempBPFFS(t), "p4tcd")}
+	sw.open(t, true)
+	if err := sw.dev.SetPipeline(p4test.Commit, fpc); err != nil {
+		t.Fatal(err)
+	}
+	sw.ifindex = map[uint32]int{}
+	for p, i := range sw.b.ports.ifindex {
+		sw.ifindex[p] = int(i)
+	}
+	acl := func(dst, mask string, prio int32) p4test.Entry {
+		return p4test.Entry{Table: tblACL, Priority: prio, Match: []p4test.Match{p4test.Ternary(1, ip4(dst), ip4(mask))}}
+	}
+	tag := func(id, v uint32) p4test.Update { return p4test.Member(p4test.OpInsert, profSel, id, actTag, u32(v)) }
+	wide, narrow, set := acl("10.0.0.0", "255.0.0.0", 10), acl("10.1.0.0", "255.255.0.0", 20), acl("192.168.0.0", "255.255.0.0", 5)
+	wide.Member, narrow.Group = 1, 10
+	set.OneShot = []p4test.SetAction{{Action: actTag, Params: [][]byte{u32(7)}, Weight: 1}, {Action: actTag, Params: [][]byte{u32(8)}, Weight: 1}}
+	sw.write(t, tag(1, 1), tag(2, 2), p4test.Group(p4test.OpInsert, profSel, 10, p4test.GroupMember{ID: 2, Weight: 1}))
+	sw.write(t, p4test.Insert(wide), p4test.Insert(narrow))
+	at := func(dst string) uint32 {
+		ret, _ := sw.run(t, 1, frame(17, "10.9.9.9", dst, 1, 2, 64))
+		return ret
+	}
+	if got := at("10.1.2.3"); got != 102 {
+		t.Errorf("10.1.2.3 (narrow, group of member 2): %d, want 102", got)
+	}
+	if got := at("10.2.0.1"); got != 101 {
+		t.Errorf("10.2.0.1 (wide, member 1): %d, want 101", got)
+	}
+	if got := at("11.0.0.1"); got != 1 {
+		t.Errorf("a miss: %d, want the default action's 1", got)
+	}
+	read := func(e p4test.Entry) int64 {
+		t.Helper()
+		c, err := p4test.ReadDirectCounter(sw.dev, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c.Packets
+	}
+	if w, n, d := read(wide), read(narrow), read(p4test.Entry{Table: tblACL, Default: true}); w != 1 || n != 1 || d != 1 {
+		t.Errorf("counters wide %d narrow %d default %d, want 1 each", w, n, d)
+	}
+	// The narrow entry's meter: a burst of 2 packets.
+	sw.write(t, p4test.DirectMeter(narrow, &p4test.MeterConfig{CIR: 1, CBurst: 2, PIR: 1, PBurst: 2}))
+	red := 0
+	for range 5 {
+		if at("10.1.2.3") == 3 {
+			red++
+		}
+	}
+	if red != 3 {
+		t.Errorf("narrow's meter at burst 2: %d of 5 RED, want 3", red)
+	}
+
+	// A restart keeps the cells: the ternary entries' values are rebuilt
+	// from their side records, cells included.
+	entries, _ := p4test.ReadAll(sw.dev)
+	if err := sw.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sw.open(t, true)
+	if ok, err := sw.dev.Restore(); !ok || err != nil {
+		t.Fatalf("restore: %v %v", ok, err)
+	}
+	if after, _ := p4test.ReadAll(sw.dev); !equalStrings(entries, after) {
+		t.Errorf("entries after restore:\n%v\nwant\n%v", after, entries)
+	}
+	if w, n := read(wide), read(narrow); w != 1 || n != 6 {
+		t.Errorf("after restore: counters wide %d narrow %d, want 1 and 6", w, n)
+	}
+	// Deleting narrow promotes wide for 10.1/16: it counts in wide's cell.
+	sw.write(t, p4test.Delete(narrow))
+	if got := at("10.1.2.3"); got != 101 {
+		t.Errorf("10.1.2.3 after narrow went: %d, want wide's 101", got)
+	}
+	if w := read(wide); w != 2 {
+		t.Errorf("wide's counter after the promotion: %d, want 2", w)
+	}
+	// One-shot sets, once the selector's members, groups and entries that
+	// use them are gone (P4Runtime §9.2.3: no mixing).
+	sw.write(t, p4test.Delete(wide), p4test.Group(p4test.OpDelete, profSel, 10),
+		p4test.Member(p4test.OpDelete, profSel, 1, actTag), p4test.Member(p4test.OpDelete, profSel, 2, actTag))
+	sw.write(t, p4test.Insert(set))
+	seen := map[uint32]int{}
+	for i := range 32 {
+		ret, _ := sw.run(t, 1, frame(17, fmt.Sprintf("10.9.9.%d", i), "192.168.1.1", 1, 2, 64))
+		seen[ret]++
+	}
+	if seen[107] == 0 || seen[108] == 0 || seen[107]+seen[108] != 32 {
+		t.Errorf("one-shot set of tags 7 and 8 over 32 sources: %v", seen)
+	}
+	if c := read(set); c != 32 {
+		t.Errorf("the one-shot entry's counter: %d, want 32", c)
+	}
+	// And across a restart: the set reads back as written, its hidden
+	// group runs, its cell counts on.
+	entries, _ = p4test.ReadAll(sw.dev)
+	if err := sw.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sw.open(t, true)
+	if ok, err := sw.dev.Restore(); !ok || err != nil {
+		t.Fatalf("restore: %v %v", ok, err)
+	}
+	if after, _ := p4test.ReadAll(sw.dev); !equalStrings(entries, after) {
+		t.Errorf("entries after the second restore:\n%v\nwant\n%v", after, entries)
+	}
+	if got := at("192.168.1.1"); got != 107 && got != 108 {
+		t.Errorf("the one-shot entry after restore: %d", got)
+	}
+	if c := read(set); c != 33 {
+		t.Errorf("the one-shot entry's counter after restore and a frame: %d, want 33", c)
+	}
+}

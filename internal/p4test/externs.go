@@ -47,6 +47,14 @@ func Member(op Op, profile, id, act uint32, params ...[]byte) Update {
 		ActionProfileId: profile, MemberId: id, Action: action(act, params)}}})
 }
 
+// SetAction is an action of a one-shot action set.
+type SetAction struct {
+	Action uint32
+	Params [][]byte
+	Weight int32
+	Watch  uint32
+}
+
 // GroupMember is a member of a group: weight and watch port (0: none).
 type GroupMember struct {
 	ID, Watch uint32
