@@ -1,7 +1,9 @@
 package ebpfdp
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/cilium/ebpf"
@@ -207,7 +209,15 @@ func openExterns(dir string, b *binding, tables []*tablePlan) (*extState, error)
 		return m, nil
 	})
 	if err == nil {
-		x.store.m, err = ebpf.LoadPinnedMap(filepath.Join(dir, extStoreName), nil)
+		path := filepath.Join(dir, extStoreName)
+		x.store.m, err = ebpf.LoadPinnedMap(path, nil)
+		if errors.Is(err, os.ErrNotExist) {
+			// A generation pinned by a p4tcd without externs: it has
+			// none to give back; later writes need a store.
+			if x.store.m, err = newExtStore(x); err == nil {
+				err = x.store.m.Pin(path)
+			}
+		}
 		if err != nil {
 			err = fmt.Errorf("open %s: %w", extStoreName, err)
 		}
@@ -232,7 +242,8 @@ func (x *extState) shared(spec *ebpf.CollectionSpec) map[string]*ebpf.Map {
 }
 
 // Externs reports the externs the ebpf datapath realises: all but backup
-// replicas (translator.ExternBackend).
+// replicas (translator.ExternBackend); `tc p4template get extern/` lists
+// what a P4TC kernel has.
 func (b *Backend) Externs() translator.ExternSet {
 	return translator.ExternActionProfiles | translator.ExternCounters | translator.ExternDirectCounters |
 		translator.ExternMeters | translator.ExternDirectMeters | translator.ExternRegisters |
