@@ -67,7 +67,7 @@ func BenchmarkPrivilegedCounterRead(b *testing.B) {
 	}
 	b.ReportMetric(float64(cells)*float64(b.N)/ours.Seconds(), "entries/s")
 	b.ReportMetric(float64(cells)*float64(b.N)/base.Seconds(), "raw-entries/s")
-	b.ReportMetric(base.Seconds()/ours.Seconds(), "x-raw-rate")
+	b.ReportMetric(base.Seconds()/ours.Seconds(), "of-raw")
 }
 
 // BenchmarkPrivilegedGroupUpdate measures how fast an ECMP group of 8
@@ -127,7 +127,7 @@ func BenchmarkPrivilegedGroupUpdate(b *testing.B) {
 	b.ReportMetric(n/ours.Seconds(), "groups/s")
 	b.ReportMetric(n/dev.Seconds(), "write-groups/s")
 	b.ReportMetric(n/raw.Seconds(), "raw-groups/s")
-	b.ReportMetric(raw.Seconds()/ours.Seconds(), "x-raw-rate")
+	b.ReportMetric(raw.Seconds()/ours.Seconds(), "of-raw")
 }
 
 // BenchmarkPrivilegedReplication measures a broadcast replicated to 6
@@ -175,5 +175,5 @@ func BenchmarkPrivilegedReplication(b *testing.B) {
 	b.ReportMetric(one/n, "fwd-ns/pkt")
 	b.ReportMetric(many/n, "mcast6-ns/pkt")
 	b.ReportMetric(perCopy, "ns/pkt/replica")
-	b.ReportMetric(perCopy/(one/n), "x-fwd")
+	b.ReportMetric(perCopy/(one/n), "copy-ratio-to-fwd")
 }
