@@ -77,9 +77,12 @@ generate-bpf: ## regenerate the BPF tables headers and objects (needs clang)
 	$(MAKE) -C examples/l3router generate CLANG=$(CLANG) GO=$(GO)
 	$(MAKE) -C examples/conntrack generate CLANG=$(CLANG) GO=$(GO)
 	$(MAKE) -C examples/l2switch generate CLANG=$(CLANG) GO=$(GO)
+	$(MAKE) -C examples/ecmp generate CLANG=$(CLANG) GO=$(GO)
 	$(GO) run ./cmd/p4tcd-gen tables --p4info $(EBPFDP_TESTDATA)/kinds.p4info.txt \
 		--introspection $(EBPFDP_TESTDATA)/kinds.json -o $(EBPFDP_TESTDATA)/kinds_tables.h
-	cd $(EBPFDP_TESTDATA) && for f in kinds kinds_bad ctbench; do \
+	$(GO) run ./cmd/p4tcd-gen tables --p4info $(EBPFDP_TESTDATA)/xtss.p4info.txt \
+		--introspection $(EBPFDP_TESTDATA)/xtss.json -o $(EBPFDP_TESTDATA)/xtss_tables.h
+	cd $(EBPFDP_TESTDATA) && for f in kinds kinds_bad ctbench xtss; do \
 		$(CLANG) $(BPF_CFLAGS) -c $$f.c -o $$f.o || exit 1; \
 	done
 

@@ -21,6 +21,9 @@ func (p *pipeline) apply(ops []translator.Op) (int, error) {
 			return done, translator.Errorf(translator.ErrInternal, "table %s is not in the datapath", op.Entry.Table.Name)
 		}
 		if op.Kind == translator.OpSetDefault {
+			if err := p.setDefaultDirect(op); err != nil {
+				return done, err
+			}
 			if err := p.setDefault(op); err != nil {
 				return done, err
 			}
@@ -35,9 +38,22 @@ func (p *pipeline) apply(ops []translator.Op) (int, error) {
 		if ts.plan.kind == kindKeyless {
 			return done, translator.Errorf(translator.ErrInvalid, "table %s is keyless: only its default entry can be written", ts.plan.table.Name)
 		}
-		n, err := p.applyRun(ops[done:end])
+		run := ops[done:end]
+		var derr error
+		if ts.plan.direct() {
+			var ready int
+			ready, derr = p.directBefore(run)
+			run = run[:ready]
+		}
+		n, err := p.applyRun(run)
+		if ts.plan.direct() {
+			p.directAfter(ops[done:end], n)
+		}
 		p.idle.track(ops[done : done+n])
 		done += n
+		if err == nil {
+			err = derr
+		}
 		if err != nil {
 			return done, err
 		}
@@ -566,7 +582,11 @@ func (s *tss) unstage(st *tssOp) []string {
 // sideOf is the side record an op leaves: the entry with its handle.
 func sideOf(ts *tableState, st *tssOp, e *translator.Entry) (sideRef, []byte) {
 	se := e.Saved()
-	return sideRef{table: ts.plan.table.ID, id: st.te.id}, encodeSaved(&se, st.te.handle)
+	var cell uint32
+	if ts.cells != nil && e.Origin != translator.OriginDatapath {
+		cell = ts.cells.byID[st.te.id]
+	}
+	return sideRef{table: ts.plan.table.ID, id: st.te.id}, encodeSavedCell(&se, st.te.handle, cell)
 }
 
 // writeRun writes a staged run: side records of inserts and modifies, the

@@ -91,6 +91,11 @@ type Backend struct {
 	sweepStop, sweepDone chan struct{}
 	// cpu is the CPU port, opened on first use; nil without one.
 	cpu *cpuPort
+	// links follows the ports' link states for watch ports (started by
+	// the first pipeline with selectors); linkDown is the latest state
+	// of each port.
+	links    *linkWatch
+	linkDown map[uint32]bool
 	// emit receives datapath events (SetEventHandler). It is read by the
 	// readers without the lock: they must never wait for a Close that is
 	// waiting for them.
@@ -104,6 +109,7 @@ var (
 	_ translator.DatapathCreator = (*Backend)(nil)
 	_ translator.EventSource     = (*Backend)(nil)
 	_ translator.PacketSender    = (*Backend)(nil)
+	_ translator.ExternBackend   = (*Backend)(nil)
 )
 
 // DefaultPinRoot is where a device's datapath is pinned unless
@@ -145,11 +151,21 @@ func prepare(c *translator.Config) (plans []*tablePlan, tb, xb *binding, err err
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	x, err := planExterns(c, plans)
+	if err != nil {
+		return nil, nil, nil, err
+	}
 	if tb, err = parseObject(c.Program.TCObject, plans, tierTC); err != nil {
+		return nil, nil, nil, err
+	}
+	if err := tb.bindExterns(x, plans); err != nil {
 		return nil, nil, nil, err
 	}
 	if len(c.Program.XDPObject) > 0 {
 		if xb, err = parseObject(c.Program.XDPObject, plans, tierXDP); err != nil {
+			return nil, nil, nil, err
+		}
+		if err := xb.bindExterns(x, plans); err != nil {
 			return nil, nil, nil, err
 		}
 	} else {
@@ -262,6 +278,7 @@ func (b *Backend) replace(c *translator.Config, ops []translator.Op) error {
 		p.destroy()
 		return err
 	}
+	b.followLinks(p)
 	if err := b.attachAll(p, ifindex); err != nil {
 		p.destroy()
 		return err
@@ -425,6 +442,7 @@ func (b *Backend) TierCounters(tier Tier, tableID uint32) (Counters, error) {
 // pipeline (no Commit, no successful Restore) leaves the pin root alone.
 func (b *Backend) Close() error {
 	b.stopSweeper()
+	b.stopLinkWatch()
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {

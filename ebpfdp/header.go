@@ -18,7 +18,11 @@ import (
 // may carry, as a bit mask), and, for datapath authors, each table's id, action ids, key
 // struct and value struct, as the p4c tc backend names them in its C output.
 // It plays the part of `tc p4template create table/...`: the datapath is
-// compiled against the tables p4tcd will fill.
+// compiled against the tables p4tcd will fill. Pipelines with externs get
+// their X-macros too (P4TC_COUNTERS, P4TC_METERS, P4TC_REGISTERS,
+// P4TC_PROFILES, P4TC_VALUE_SETS, P4TC_DIRECT_COUNTERS,
+// P4TC_DIRECT_METERS; see p4tc_externs.h), like `tc p4template create
+// extern_inst/...`, and each instance's id for authors.
 //
 // The datapath includes the header before p4tc_runtime.h (or passes it with
 // clang -include). The output depends only on c, so it is reproducible.
@@ -44,11 +48,17 @@ func WriteTablesHeader(w io.Writer, c *translator.Config) error {
 			p.id, p.kind.cName(), p.bits(), p.keySize, p.paramSize, max(p.entries, 1), p.masks, flagNames(p.flags), p.acts, p.name)
 	}
 	pf("\t/* end of tables */\n")
+	x, err := planExterns(c, plans)
+	if err != nil {
+		return err
+	}
+	writeExternMacros(pf, x, plans)
 
 	tnames := shortNames(plans, func(p *tablePlan) string { return p.name })
 	for i, p := range plans {
 		writeTableDecls(pf, p, prefix, tnames[i])
 	}
+	writeExternDecls(pf, x, prefix)
 	pf("\n#endif /* %s */\n", guard)
 	return bw.Flush()
 }
@@ -59,7 +69,7 @@ func flagNames(f uint32) string {
 	for _, n := range []struct {
 		bit  uint32
 		name string
-	}{{tfAged, "P4TC_TF_AGED"}, {tfDataCreate, "P4TC_TF_DATA_CREATE"}, {tfDataUpdate, "P4TC_TF_DATA_UPDATE"}, {tfDataDelete, "P4TC_TF_DATA_DELETE"}} {
+	}{{tfAged, "P4TC_TF_AGED"}, {tfDataCreate, "P4TC_TF_DATA_CREATE"}, {tfDataUpdate, "P4TC_TF_DATA_UPDATE"}, {tfDataDelete, "P4TC_TF_DATA_DELETE"}, {tfDirect, "P4TC_TF_DIRECT"}} {
 		if f&n.bit != 0 {
 			names = append(names, n.name)
 		}
@@ -211,4 +221,131 @@ func cIdent(s string) string {
 		return "_"
 	}
 	return b.String()
+}
+
+// writeExternMacros writes the extern X-macros of p4tc_externs.h, only
+// for pipelines that have externs (headers of pipelines without any stay
+// as they were).
+func writeExternMacros(pf func(string, ...any), x *externPlan, plans []*tablePlan) {
+	list := func(name, cols string, rows []string) {
+		if len(rows) == 0 {
+			return
+		}
+		pf("\n/* %s */\n#define %s(X) \\\n", cols, name)
+		for _, r := range rows {
+			pf("\t%s \\\n", r)
+		}
+		pf("\t/* end of %s */\n", strings.ToLower(strings.TrimPrefix(name, "P4TC_")))
+	}
+	if x.direct {
+		pf("\n/* Tables with direct counters or meters. */\n#define P4TC_HAS_DIRECT 1\n#define P4TC_MAX_TBLID %d\n", x.maxTable)
+	}
+	if x.selectors {
+		pf("\n/* Action selectors: the datapath follows port liveness (watch ports). */\n#define P4TC_HAS_SELECTORS 1\n")
+	}
+	var dc, dm []string
+	for _, p := range plans {
+		if c := p.table.DirectCounter; c != nil {
+			dc = append(dc, fmt.Sprintf("X(%d, %d, %s) /* %s */", p.id, p.directCells(), unitName(unitOf(c.Unit)), c.Name))
+		}
+		if m := p.table.DirectMeter; m != nil {
+			dm = append(dm, fmt.Sprintf("X(%d, %d, %s) /* %s */", p.id, p.directCells(), unitName(meterUnit(m.Unit)), m.Name))
+		}
+	}
+	list("P4TC_DIRECT_COUNTERS", "X(table id, cells, unit)", dc)
+	list("P4TC_DIRECT_METERS", "X(table id, cells, unit)", dm)
+	var rows []string
+	for _, c := range x.counters {
+		rows = append(rows, fmt.Sprintf("X(%d, %d, %s) /* %s */", c.inst, c.cells, unitName(c.unit()), c.c.Name))
+	}
+	list("P4TC_COUNTERS", "X(inst, cells, unit)", rows)
+	rows = nil
+	for _, m := range x.meters {
+		rows = append(rows, fmt.Sprintf("X(%d, %d, %s) /* %s, %v */", m.inst, m.cells, unitName(meterUnit(m.m.Unit)), m.m.Name, m.m.Type))
+	}
+	list("P4TC_METERS", "X(inst, cells, unit)", rows)
+	rows = nil
+	for _, r := range x.registers {
+		rows = append(rows, fmt.Sprintf("X(%d, %d, %d) /* %s */", r.inst, r.cells, r.size, r.r.Name))
+	}
+	list("P4TC_REGISTERS", "X(inst, cells, cell size)", rows)
+	rows = nil
+	for _, p := range x.profiles {
+		rows = append(rows, fmt.Sprintf("X(%d, %d, %d) /* %s */", p.inst, p.members, p.buckets, p.p.Name))
+	}
+	list("P4TC_PROFILES", "X(inst, members, buckets per group; 0: no selector)", rows)
+	rows = nil
+	for _, v := range x.valueSets {
+		rows = append(rows, fmt.Sprintf("X(%d, %d, %d) /* %s */", v.inst, v.keySize, v.size, v.vs.Name))
+	}
+	list("P4TC_VALUE_SETS", "X(inst, key size, members)", rows)
+}
+
+// writeExternDecls writes, for datapath authors, each extern instance's
+// id (<PREFIX>_<KIND>_<NAME>), register cell types, and each value set's
+// key struct.
+func writeExternDecls(pf func(string, ...any), x *externPlan, prefix string) {
+	up := strings.ToUpper(prefix)
+	ids := func(kind string, names []string, insts []uint32, notes []string) {
+		short := shortNames(names, func(s string) string { return s })
+		for i := range names {
+			pf("#define %s_%s_%s %d /* %s%s */\n", up, kind, strings.ToUpper(short[i]), insts[i], names[i], notes[i])
+		}
+	}
+	if len(x.counters)+len(x.meters)+len(x.registers)+len(x.profiles)+len(x.valueSets) == 0 {
+		return
+	}
+	pf("\n/* Extern instances: the inst argument of the p4tc_externs.h calls. */\n")
+	var names, notes []string
+	var insts []uint32
+	reset := func() { names, notes, insts = nil, nil, nil }
+	for _, c := range x.counters {
+		names, insts, notes = append(names, c.c.Name), append(insts, c.inst), append(notes, fmt.Sprintf(", %d cells", c.cells))
+	}
+	ids("COUNTER", names, insts, notes)
+	reset()
+	for _, m := range x.meters {
+		names, insts, notes = append(names, m.m.Name), append(insts, m.inst), append(notes, fmt.Sprintf(", %d cells", m.cells))
+	}
+	ids("METER", names, insts, notes)
+	reset()
+	for _, r := range x.registers {
+		names, insts = append(names, r.r.Name), append(insts, r.inst)
+		notes = append(notes, fmt.Sprintf(", %d cells of %s", r.cells, registerCType(r)))
+	}
+	ids("REGISTER", names, insts, notes)
+	reset()
+	for _, p := range x.profiles {
+		names, insts = append(names, p.p.Name), append(insts, p.inst)
+		if p.selector() {
+			notes = append(notes, fmt.Sprintf(", selector, %d buckets per group", p.buckets))
+		} else {
+			notes = append(notes, "")
+		}
+	}
+	ids("PROFILE", names, insts, notes)
+	reset()
+	for _, v := range x.valueSets {
+		names, insts, notes = append(names, v.vs.Name), append(insts, v.inst), append(notes, fmt.Sprintf(", %d members", v.size))
+	}
+	ids("VALUE_SET", names, insts, notes)
+	vnames := shortNames(x.valueSets, func(v *valueSetPlan) string { return v.vs.Name })
+	for i, v := range x.valueSets {
+		pf("\nstruct __attribute__((__packed__, aligned(8))) %s_%s_key {\n", prefix, vnames[i])
+		pf("\t__u32 keysz; /* %d */\n\t__u32 maskid;\n", v.vs.Layout.Bits)
+		fnames := shortNames(v.vs.Fields, func(f *translator.MatchField) string { return f.Name })
+		for j, f := range v.vs.Fields {
+			fl := &v.vs.Layout.Fields[j]
+			pf("\t%s; /* %s: %v, %s */\n", cField(fl, fnames[j]), f.Name, f.Kind, typeNote(fl))
+		}
+		pf("};\n")
+	}
+}
+
+// registerCType names the C type of a register's cells.
+func registerCType(r *registerPlan) string {
+	if !r.hostOrder() {
+		return fmt.Sprintf("__u8[%d] (bit<%d>, network order)", r.size, r.r.Bits)
+	}
+	return fmt.Sprintf("__u%d (%s<%d>, host order)", 8*r.size, map[bool]string{true: "int", false: "bit"}[r.r.Kind == translator.DataInt], r.r.Bits)
 }

@@ -19,6 +19,7 @@ func TestTablesHeaderGolden(t *testing.T) {
 		{l3P4Info, l3JSON, exampleDir + "/l3router_tables.h"},
 		{ctP4Info, ctJSON, ctDir + "/conntrack_tables.h"},
 		{kindsP4Info, kindsJSON, "testdata/kinds_tables.h"},
+		{ecmpP4Info, ecmpJSON, ecmpDir + "/ecmp_tables.h"},
 	} {
 		c, err := p4test.Compile(tc.p4info, tc.json, nil)
 		if err != nil {

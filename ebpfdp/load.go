@@ -30,6 +30,8 @@ type binding struct {
 	masks map[uint32]int
 	// tier is the tier the object is for.
 	tier tierKind
+	// ext is the pipeline's extern plan (the same for both tiers).
+	ext *externPlan
 }
 
 // parseObject reads a datapath object of a tier and checks its maps
@@ -87,7 +89,7 @@ func parseObject(obj []byte, plans []*tablePlan, k tierKind) (*binding, error) {
 	return b, nil
 }
 
-var tableMapRE = regexp.MustCompile(`^p4tc_t([0-9]+)(_masks|_mprio|_dflt|_stat|_pool)?$`)
+var tableMapRE = regexp.MustCompile(`^p4tc_t([0-9]+)(_masks|_mprio|_dflt|_stat|_pool|_dcnt|_dmtr)?$`)
 
 // tableMapID extracts the P4TC table id from a runtime map name.
 func tableMapID(name string) (uint32, bool) {

@@ -57,6 +57,9 @@ type tier struct {
 	byID   map[uint32]*tableState
 	// stream holds the p4tc_stream.h maps of the tc tier, if any.
 	stream *streamMaps
+	// ext holds the extern maps (the tc tier's; the XDP tier shares
+	// them).
+	ext *extState
 }
 
 // tableState is a table's maps in one tier and, for ternary tables,
@@ -82,6 +85,9 @@ type tableState struct {
 	// masksCap is the number of masks a mask list holds.
 	masksCap int
 	tss      *tss
+	// cells are the table's direct cells (shared by the tiers); nil
+	// unless the table has direct resources.
+	cells *directCells
 }
 
 // ownsSide reports whether this tier writes e's side record: the tc tier
@@ -135,6 +141,10 @@ func (t *tier) close() {
 	if t.stream != nil {
 		t.stream.close()
 		t.stream = nil
+	}
+	if t.ext != nil {
+		t.ext.close()
+		t.ext = nil
 	}
 	for _, ts := range t.tables {
 		for _, mem := range []*[]byte{&ts.topMem, &ts.poolMem} {
@@ -200,9 +210,10 @@ func tierDir(dir string, k tierKind) string {
 }
 
 // loadTier loads one datapath object of c as a tier and pins it under
-// dir: its program at prog, its maps under maps/.
-func loadTier(k tierKind, plans []*tablePlan, b *binding, dir string) (*tier, error) {
-	coll, err := ebpf.NewCollectionWithOptions(b.spec, ebpf.CollectionOptions{})
+// dir: its program at prog, its maps under maps/. The tc tier keeps the
+// extern maps; an XDP tier uses them (shared).
+func loadTier(k tierKind, plans []*tablePlan, b *binding, dir string, shared map[string]*ebpf.Map) (*tier, error) {
+	coll, err := ebpf.NewCollectionWithOptions(b.spec, ebpf.CollectionOptions{MapReplacements: shared})
 	if err != nil {
 		return nil, loadError(err)
 	}
@@ -210,6 +221,11 @@ func loadTier(k tierKind, plans []*tablePlan, b *binding, dir string) (*tier, er
 	t.prog = coll.DetachProgram(b.prog)
 	if k == tierTC {
 		t.stream = detachStreamMaps(coll)
+		if t.ext, err = detachExterns(coll, b, plans); err != nil {
+			coll.Close()
+			t.close()
+			return nil, err
+		}
 	}
 	for _, pl := range plans {
 		ts := &tableState{
@@ -258,6 +274,12 @@ func loadTier(k tierKind, plans []*tablePlan, b *binding, dir string) (*tier, er
 			}
 		}
 	}
+	if t.ext != nil {
+		if err := t.ext.pin(dir); err != nil {
+			t.close()
+			return nil, err
+		}
+	}
 	return t, nil
 }
 
@@ -285,7 +307,7 @@ func (t *tier) mapMemory() error {
 // table's initial default action in every tier, the pools' capacities,
 // the committed config, an empty side map. Nothing is attached.
 func newPipeline(c *translator.Config, plans []*tablePlan, b, xb *binding, ports *portMap, dir string, gen uint64, log *slog.Logger) (*pipeline, error) {
-	t, err := loadTier(tierTC, plans, b, dir)
+	t, err := loadTier(tierTC, plans, b, dir, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -295,11 +317,12 @@ func newPipeline(c *translator.Config, plans []*tablePlan, b, xb *binding, ports
 		return nil, err
 	}
 	if xb != nil {
-		if p.xdp, err = loadTier(tierXDP, plans, xb, tierDir(dir, tierXDP)); err != nil {
+		if p.xdp, err = loadTier(tierXDP, plans, xb, tierDir(dir, tierXDP), p.ext.shared(xb.spec)); err != nil {
 			return fail(err)
 		}
 		p.shareHandles()
 	}
+	p.wireExterns()
 	if p.side.m, err = newSideMap(plans); err != nil {
 		return fail(err)
 	}

@@ -156,6 +156,9 @@ func (p *tablePlan) valueSize() int {
 	if p.aged() {
 		n += agedSize
 	}
+	if p.direct() {
+		n += directSize
+	}
 	if p.kind == kindTSS {
 		n += 8
 	}
@@ -305,8 +308,14 @@ func planTable(c *translator.Config, t *translator.Table) (*tablePlan, error) {
 			p.flags |= tfDataDelete
 		}
 	}
+	if t.DirectCounter != nil || t.DirectMeter != nil {
+		p.flags |= tfDirect
+	}
 	p.settings = c.Program.Settings(t.ID)
 	p.pool = p.settings.PoolSize
+	if p.pool > 0 && t.Profile != nil {
+		return nil, translator.Errorf(translator.ErrInvalid, "table %s: datapath_pool_size %d, but the table is implemented by action profile %s: the datapath creates entries with actions, not members", t.Name, p.pool, t.Profile.Name)
+	}
 	if p.pool > 0 && p.flags&tfDataCreate == 0 {
 		return nil, translator.Errorf(translator.ErrInvalid, "table %s: datapath_pool_size %d, but its introspection permissions %s do not let the datapath create entries (data-path C, bit 6; p4c sets it for add_on_miss tables)", t.Name, p.pool, it.Permissions)
 	}
@@ -334,6 +343,11 @@ func planTable(c *translator.Config, t *translator.Table) (*tablePlan, error) {
 		}
 		p.actions[a.P4TCID] = a
 		p.paramSize = max(p.paramSize, a.Layout.Size)
+		if t.Profile != nil {
+			// Entries hold a member or group id (P4TC_ACT_MEMBER,
+			// P4TC_ACT_GROUP): a __u32 in the params.
+			p.paramSize = max(p.paramSize, 4)
+		}
 		if !ar.DefaultOnly {
 			if a.P4TCID >= 64 && p.flags&tfDataCreate != 0 {
 				return nil, translator.Errorf(translator.ErrInvalid, "table %s: action %s has P4TC id %d; the datapath creates entries only with actions below 64", t.Name, a.Name, a.P4TCID)

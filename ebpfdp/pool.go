@@ -140,7 +140,7 @@ func (p *tablePlan) profileFor(d time.Duration) uint32 {
 // when written; an entry the datapath created, written back by a
 // rollback, keeps its origin and gets the profile of its aging).
 func (p *pipeline) encodeValue(ts *tableState, e *translator.Entry, dst []byte, now uint64) error {
-	if err := encodeAction(dst, e.Action, flagHit, p.ports); err != nil {
+	if err := p.encodeHead(ts.plan, e, dst); err != nil {
 		return err
 	}
 	if ts.plan.aged() {

@@ -67,6 +67,12 @@ func (b *Backend) Restore() (*translator.Snapshot, error) {
 		p.close()
 		return nil, fmt.Errorf("restore generation %d: %w", gen, err)
 	}
+	snap := &translator.Snapshot{Config: raw, Entries: entries}
+	if err := p.restoreExterns(snap); err != nil {
+		closeLinks()
+		p.close()
+		return nil, fmt.Errorf("restore generation %d: %w", gen, err)
+	}
 	xlinks, err := loadLinks(b.xdpLinkPin(""))
 	if err != nil {
 		closeLinks()
@@ -98,10 +104,11 @@ func (b *Backend) Restore() (*translator.Snapshot, error) {
 	if err := b.startStream(p, ifindex); err != nil {
 		b.log.Warn("packet I/O and digests not restored", "err", err)
 	}
+	b.followLinks(p)
 	b.removeStale()
 	b.startSweeper()
 	b.log.Info("pipeline restored", "pipeline", p.cfg.Program.Name, "generation", gen, "entries", len(entries), "xdp", p.xdp != nil)
-	return &translator.Snapshot{Config: raw, Entries: entries}, nil
+	return snap, nil
 }
 
 // runningGen picks the generation whose program the tcx links run, or the
@@ -253,6 +260,7 @@ func openPipeline(dir string, gen uint64, ports *portMap, log *slog.Logger) (*pi
 		}
 		p.shareHandles()
 	}
+	p.wireExterns()
 	if p.side.m, err = ebpf.LoadPinnedMap(filepath.Join(dir, sideMapName), nil); err != nil {
 		return fail(fmt.Errorf("open side map: %w", err))
 	}
@@ -274,6 +282,9 @@ func openTier(t *tier, plans []*tablePlan, dir string) error {
 	}
 	if t.kind == tierTC {
 		t.stream = openStreamMaps(filepath.Join(dir, "maps"))
+		if t.ext, err = openExterns(dir, t.bind, plans); err != nil {
+			return err
+		}
 	}
 	for _, pl := range plans {
 		ts := &tableState{plan: pl, bind: t.bind, tier: t.kind, masksCap: t.bind.masks[pl.id]}
@@ -383,11 +394,10 @@ func (p *pipeline) readDirect(ts *tableState, recs map[sideRef][]byte, used map[
 		if err != nil {
 			return nil, err
 		}
-		a, params, err := pl.decodeAction(v, p.ports)
-		if err != nil {
+		se := translator.SavedEntry{TableID: pl.table.ID, Match: match}
+		if err := p.decodeValue(pl, v, &se); err != nil {
 			return nil, err
 		}
-		se := translator.SavedEntry{TableID: pl.table.ID, Match: match, ActionID: a.ID, Params: params}
 		ref := sideRef{table: pl.table.ID, id: entryID(match, 0)}
 		if rec, ok := recs[ref]; ok {
 			x, _, err := decodeSaved(rec)
@@ -396,6 +406,7 @@ func (p *pipeline) readDirect(ts *tableState, recs map[sideRef][]byte, used map[
 			}
 			se.ControllerMetadata, se.Metadata, se.IdleTimeoutNs = x.ControllerMetadata, x.Metadata, x.IdleTimeoutNs
 			se.Const, se.Origin, se.Placement = x.Const, x.Origin, x.Placement
+			se.OneShot, se.Meter = x.OneShot, x.Meter
 			used[ref] = true
 		}
 		out = append(out, se)
@@ -427,6 +438,7 @@ func (p *pipeline) readDirect(ts *tableState, recs map[sideRef][]byte, used map[
 		if err := xts.entries.Lookup(k, v); err != nil {
 			continue // half written: dropped with the stale records
 		}
+		p.noteCell(pl, &se, v)
 		used[ref] = true
 		out = append(out, se)
 	}
@@ -447,9 +459,12 @@ func (p *pipeline) readTSS(recs map[sideRef][]byte, used map[sideRef]bool, tid u
 		if ref.table != tid || ref.id == (sideID{}) {
 			continue
 		}
-		se, handle, err := decodeSaved(rec)
+		se, handle, cell, err := decodeSavedCell(rec)
 		if err != nil {
 			return nil, fmt.Errorf("table %s: side record: %w", pl.table.Name, err)
+		}
+		if c := p.byID[tid].cells; c != nil {
+			c.note(ref.id, cell)
 		}
 		used[ref] = true
 		list = append(list, saved{se, handle})
@@ -556,6 +571,10 @@ func (p *tablePlan) sameValue(a, b []byte) bool {
 // entryOf rebuilds the translator entry a SavedEntry describes, as far as
 // the datapath needs it (match, priority, action).
 func entryOf(t *translator.Table, se *translator.SavedEntry) (*translator.Entry, error) {
+	if (se.Member != 0 || se.Group != 0) && len(se.Match) == len(t.Fields) {
+		return &translator.Entry{Table: t, Match: se.Match, Priority: se.Priority,
+			Indirect: &translator.IndirectAction{Member: se.Member, Group: se.Group}}, nil
+	}
 	ar := t.Actions[se.ActionID]
 	if ar == nil || len(se.Params) != len(ar.Action.Params) || len(se.Match) != len(t.Fields) {
 		return nil, fmt.Errorf("table %s: side record does not fit the table", t.Name)

@@ -78,7 +78,8 @@ func appendBytes(b, v []byte) []byte {
 func needsSide(e *translator.Entry) bool {
 	se := e.Saved()
 	return se.ControllerMetadata != 0 || len(se.Metadata) > 0 || se.IdleTimeoutNs != 0 ||
-		se.Const || se.Origin != translator.OriginController || se.Placement != translator.PlaceBoth
+		se.Const || se.Origin != translator.OriginController || se.Placement != translator.PlaceBoth ||
+		se.Meter != nil || len(se.OneShot) > 0
 }
 
 const sideVersion = 1
@@ -86,6 +87,12 @@ const sideVersion = 1
 // encodeSaved encodes a SavedEntry and, for ternary entries, the handle it
 // owns TSS slots with.
 func encodeSaved(se *translator.SavedEntry, handle uint32) []byte {
+	return encodeSavedCell(se, handle, 0)
+}
+
+// encodeSavedCell is encodeSaved with the entry's direct cell (ternary
+// entries of direct tables: their values are rebuilt from the record).
+func encodeSavedCell(se *translator.SavedEntry, handle, cell uint32) []byte {
 	b := []byte{sideVersion}
 	var flags byte
 	if se.IsDefault {
@@ -120,22 +127,28 @@ func encodeSaved(se *translator.SavedEntry, handle uint32) []byte {
 	b = appendBytes(b, se.Metadata)
 	b = binary.AppendVarint(b, se.IdleTimeoutNs)
 	b = binary.AppendUvarint(b, uint64(handle))
-	return b
+	return appendSavedExt(b, se, cell)
 }
 
 var errSideRecord = errors.New("malformed side record")
 
 // decodeSaved decodes encodeSaved's output.
 func decodeSaved(b []byte) (se translator.SavedEntry, handle uint32, err error) {
+	se, handle, _, err = decodeSavedCell(b)
+	return se, handle, err
+}
+
+// decodeSavedCell decodes encodeSavedCell's output.
+func decodeSavedCell(b []byte) (se translator.SavedEntry, handle, cell uint32, err error) {
 	d := decoder{b: b}
 	if v := d.byte(); v != sideVersion {
-		return se, 0, fmt.Errorf("%w: version %d", errSideRecord, v)
+		return se, 0, 0, fmt.Errorf("%w: version %d", errSideRecord, v)
 	}
 	flags := d.byte()
 	se.IsDefault, se.Const = flags&1 != 0, flags&2 != 0
 	se.Placement = translator.Placement(flags >> 2 & 3)
 	if se.Placement > translator.PlaceHW {
-		return se, 0, fmt.Errorf("%w: placement %d", errSideRecord, se.Placement)
+		return se, 0, 0, fmt.Errorf("%w: placement %d", errSideRecord, se.Placement)
 	}
 	se.Origin = translator.Origin(d.byte())
 	se.TableID = uint32(d.uvarint())
@@ -163,10 +176,13 @@ func decodeSaved(b []byte) (se translator.SavedEntry, handle uint32, err error) 
 	se.Metadata = d.bytes()
 	se.IdleTimeoutNs = d.varint()
 	handle = uint32(d.uvarint())
-	if d.err != nil || len(d.b) != 0 {
-		return translator.SavedEntry{}, 0, errSideRecord
+	if len(d.b) > 0 {
+		cell = d.savedExt(&se)
 	}
-	return se, handle, nil
+	if d.err != nil || len(d.b) != 0 {
+		return translator.SavedEntry{}, 0, 0, errSideRecord
+	}
+	return se, handle, cell, nil
 }
 
 // decoder reads encodeSaved's format; the first error sticks.

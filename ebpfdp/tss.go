@@ -40,6 +40,9 @@ type tss struct {
 	hint map[string]maskRec
 	// published is the mask list value last written to the datapath.
 	published []byte
+	// enc writes the head of an entry's value (its action, member or
+	// group, and direct cell); nil: the action only.
+	enc func(e *translator.Entry, v []byte) error
 }
 
 type tssMask struct {
@@ -358,7 +361,11 @@ func (s *tss) newEntry(e *translator.Entry, ports *portMap) (*tssEntry, error) {
 // commitInsert (and copied from the entry for modifies).
 func (s *tss) value(e *translator.Entry, ports *portMap) ([]byte, error) {
 	v := make([]byte, s.plan.valueSize())
-	if err := encodeAction(v, e.Action, flagHit, ports); err != nil {
+	if s.enc != nil {
+		if err := s.enc(e, v); err != nil {
+			return nil, err
+		}
+	} else if err := encodeAction(v, e.Action, flagHit, ports); err != nil {
 		return nil, err
 	}
 	ne.PutUint32(v[len(v)-8:], s.plan.rank(e))

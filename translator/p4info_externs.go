@@ -261,3 +261,19 @@ func dataKind(ts *p4configv1.P4DataTypeSpec, nt newTypes) (DataKind, int, string
 	}
 	return DataUnsupported, 0, "new_type chain too long"
 }
+
+// CountersInOrder lists the indexed counters in P4Info order (backends lay
+// out their datapath from it, reproducibly).
+func (p *Pipeline) CountersInOrder() []*Counter { return p.counterOrder }
+
+// MetersInOrder lists the indexed meters in P4Info order.
+func (p *Pipeline) MetersInOrder() []*Meter { return p.meterOrder }
+
+// RegistersInOrder lists the registers in P4Info order.
+func (p *Pipeline) RegistersInOrder() []*Register { return p.registerOrder }
+
+// ProfilesInOrder lists the action profiles in P4Info order.
+func (p *Pipeline) ProfilesInOrder() []*ActionProfile { return p.profileOrder }
+
+// ValueSetsInOrder lists the parser value sets in P4Info order.
+func (p *Pipeline) ValueSetsInOrder() []*ValueSet { return p.valueSetOrder }

@@ -162,6 +162,14 @@ type Entry struct {
 	ControllerMetadata uint64
 	// Default makes it the table's default entry.
 	Default bool
+	// Member or Group is the action of an entry of an indirect table
+	// (Action unset); OneShot its one-shot action set.
+	Member, Group uint32
+	OneShot       []SetAction
+	// Counter sets the entry's direct counter (counter_data); Meter its
+	// direct meter (meter_config).
+	Counter *CounterData
+	Meter   *MeterConfig
 }
 
 func (e *Entry) proto() *p4v1.TableEntry {
@@ -175,6 +183,28 @@ func (e *Entry) proto() *p4v1.TableEntry {
 			a.Params = append(a.Params, &p4v1.Action_Param{ParamId: uint32(i + 1), Value: v})
 		}
 		te.Action = &p4v1.TableAction{Type: &p4v1.TableAction_Action{Action: a}}
+	}
+	switch {
+	case e.Member != 0:
+		te.Action = &p4v1.TableAction{Type: &p4v1.TableAction_ActionProfileMemberId{ActionProfileMemberId: e.Member}}
+	case e.Group != 0:
+		te.Action = &p4v1.TableAction{Type: &p4v1.TableAction_ActionProfileGroupId{ActionProfileGroupId: e.Group}}
+	case len(e.OneShot) > 0:
+		set := &p4v1.ActionProfileActionSet{}
+		for _, a := range e.OneShot {
+			pa := &p4v1.ActionProfileAction{Action: action(a.Action, a.Params), Weight: a.Weight}
+			if a.Watch != 0 {
+				pa.WatchKind = &p4v1.ActionProfileAction_WatchPort{WatchPort: portBytes(a.Watch)}
+			}
+			set.ActionProfileActions = append(set.ActionProfileActions, pa)
+		}
+		te.Action = &p4v1.TableAction{Type: &p4v1.TableAction_ActionProfileActionSet{ActionProfileActionSet: set}}
+	}
+	if e.Counter != nil {
+		te.CounterData = &p4v1.CounterData{PacketCount: e.Counter.Packets, ByteCount: e.Counter.Bytes}
+	}
+	if e.Meter != nil {
+		te.MeterConfig = e.Meter.proto()
 	}
 	return te
 }

@@ -21,6 +21,12 @@
  *                     counters
  *   p4tc_t<id>_pool   exact only: the pool of datapath-created entries,
  *                     {cap, used}, mmapable (p4tcd sets cap, frees slots)
+ *   p4tc_t<id>_dcnt   tables with direct resources (P4TC_TF_DIRECT): their
+ *   p4tc_t<id>_dmtr   direct counter and meter cells (p4tc_externs.h)
+ *
+ * The P4 externs (counters, meters, registers, action selectors, value
+ * sets) are in p4tc_externs.h, which this header includes; the packet
+ * replication engine is in p4tc_pre.h.
  *
  * The tables come from a generated header (p4tcd-gen tables) that defines
  * P4TC_TABLES(X) as one X(id, kind, keysz, ksz, psz, entries, masks, flags,
@@ -131,6 +137,7 @@ struct p4tc_table_entry_key {
 #define P4TC_TF_DATA_CREATE (1 << 1) /* the datapath may create entries */
 #define P4TC_TF_DATA_UPDATE (1 << 2) /* ... update the entries it created */
 #define P4TC_TF_DATA_DELETE (1 << 3) /* ... delete the entries it created */
+#define P4TC_TF_DIRECT      (1 << 4) /* a direct counter or meter: entries carry a cell */
 
 /*
  * A hit writes the time into the entry only when it moved by more than
@@ -182,6 +189,23 @@ struct p4tc_aged {
 /* Bytes of the aged tail in a table's entry values. */
 #define P4TC_AGED_SZ(FLAGS) (((FLAGS) & P4TC_TF_AGED) ? sizeof(struct p4tc_aged) : 0)
 
+/*
+ * The tail of the entries of P4TC_TF_DIRECT tables, after the aged tail
+ * (for ternary tables before the priority and owner): the cell of the
+ * entry's direct counter and meter (p4tc_t<id>_dcnt, p4tc_t<id>_dmtr).
+ * Cell 1 is the default entry's; 0 is no cell (entries the datapath
+ * creates). p4tcd allocates the cells.
+ */
+struct p4tc_direct {
+	__u32 cell;
+	__u32 pad;
+};
+
+#define P4TC_DIRECT_SZ(FLAGS) (((FLAGS) & P4TC_TF_DIRECT) ? sizeof(struct p4tc_direct) : 0)
+
+/* The direct cell of the default entry. */
+#define P4TC_DIRECT_DEFAULT 1
+
 struct p4tc_table_stats {
 	__u64 hits;
 	__u64 misses;
@@ -197,6 +221,34 @@ struct p4tc_pool {
 
 #ifndef __always_inline
 #define __always_inline inline __attribute__((always_inline))
+#endif
+
+/*
+ * Direct resources count the entry the last lookup of their table
+ * matched: a hit records the entry's cell, a miss the default entry's, in
+ * p4tc_dlast (per CPU, by table id), where the counter and meter calls of
+ * p4tc_externs.h find it. A P4 action can only use its own table's direct
+ * resources, so that entry is the one the action runs for.
+ */
+#ifdef P4TC_HAS_DIRECT
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, P4TC_MAX_TBLID + 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} p4tc_dlast SEC(".maps");
+
+static __always_inline void p4tc__direct_last(__u32 tblid, __u32 cell)
+{
+	__u32 *last = bpf_map_lookup_elem(&p4tc_dlast, &tblid);
+
+	if (last)
+		*last = cell;
+}
+#else
+static __always_inline void p4tc__direct_last(__u32 tblid, __u32 cell)
+{
+}
 #endif
 
 /*
@@ -231,6 +283,8 @@ struct p4tc_pool {
 		st = bpf_map_lookup_elem(&p4tc_t##ID##_stat, &zero);    \
 		if (st)                                                 \
 			st->misses++;                                   \
+		if ((FLAGS) & P4TC_TF_DIRECT)                           \
+			p4tc__direct_last(ID, P4TC_DIRECT_DEFAULT);     \
 		slot = bpf_map_lookup_elem(&p4tc_t##ID##_dflt, &zero);  \
 		if (!slot)                                              \
 			return 0;                                       \
@@ -248,6 +302,11 @@ struct p4tc_pool {
 			__u64 now = bpf_ktime_get_coarse_ns();          \
 			if (now - ag->last_hit > P4TC_HIT_RESOLUTION_NS) \
 				ag->last_hit = now;                     \
+		}                                                       \
+		if ((FLAGS) & P4TC_TF_DIRECT) {                         \
+			struct p4tc_direct *d = v + P4TC_PAD8(5 + (PSZ)) + \
+						P4TC_AGED_SZ(FLAGS);    \
+			p4tc__direct_last(ID, d->cell);                 \
 		}                                                       \
 	}                                                               \
 	static __always_inline struct p4tc_table_stats *                \
@@ -269,6 +328,7 @@ struct p4tc_pool {
 		struct p4tc_act_head act;                               \
 		__u8 params[P4TC_PARAMS_PAD(PSZ)];                      \
 		__u8 aged[P4TC_AGED_SZ(FLAGS)];                         \
+		__u8 direct[P4TC_DIRECT_SZ(FLAGS)];                     \
 	}
 
 /*
@@ -424,7 +484,7 @@ struct p4tc_pool {
 
 /* Keyless: the default action is the table. */
 #define P4TC__TABLE_KEYLESS(ID, KEYSZ, KSZ, PSZ, NENT, NMASK, FLAGS, ACTS) \
-	P4TC__COMMON(ID, PSZ, 0)                                        \
+	P4TC__COMMON(ID, PSZ, (FLAGS) & P4TC_TF_DIRECT)                 \
 	static __always_inline struct p4tc_table_entry_act_bpf *        \
 	p4tc_t##ID##_read(void *key, __u32 key__sz)                     \
 	{                                                               \
@@ -519,6 +579,7 @@ struct p4tc_pool {
 		struct p4tc_act_head act;                                     \
 		__u8 params[P4TC_PARAMS_PAD(PSZ)];                            \
 		__u8 aged[P4TC_AGED_SZ(FLAGS)];                               \
+		__u8 direct[P4TC_DIRECT_SZ(FLAGS)];                           \
 		__u32 prio;                                                   \
 		__u32 owner;                                                  \
 	};                                                                    \
@@ -798,5 +859,8 @@ xdp_p4tc_entry_delete(struct xdp_md *ctx,
 {
 	return -EOPNOTSUPP;
 }
+
+/* The P4 externs: counters, meters, registers, action selectors... */
+#include "p4tc_externs.h"
 
 #endif /* P4TC_RUNTIME_H */

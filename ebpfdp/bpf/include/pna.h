@@ -9,12 +9,13 @@
  * clang -include <pipeline>_tables.h.
  *
  * It provides the PNA types and metadata the generated code uses, and
- * through p4tc_runtime.h the table reads and the entry calls (create,
+ * through p4tc_runtime.h the table reads, the entry calls (create,
  * create_on_miss for add_entry(), update, delete, with P4TC's create
- * params). It does not provide P4TC's other kfuncs (externs such as
- * counters, meters, digests, checksums and hashes, skb metadata): code that
- * calls them fails to compile, which is the honest answer until the
- * runtime implements them.
+ * params) and the counter and meter calls (bpf_p4tc_extern_count_*,
+ * bpf_p4tc_extern_meter_*, with P4TC's struct p4tc_ext_bpf_params). It
+ * does not provide P4TC's other kfuncs (digests, checksums and hashes,
+ * register md_read/md_write, skb metadata): code that calls them fails to
+ * compile, which is the honest answer until the runtime implements them.
  */
 #ifndef P4TCD_PNA_H
 #define P4TCD_PNA_H
