@@ -97,8 +97,9 @@ func (p *pipeline) applyRun(ops []translator.Op) (int, error) {
 			stop, err = tcIdx[n], terr
 		}
 	}
-	if len(xIdx) > 0 {
-		xIdx = xIdx[:countBelow(xIdx, stop)]
+	// The XDP tier goes up to where tc stopped: nowhere when tc's first op
+	// failed.
+	if xIdx = xIdx[:countBelow(xIdx, stop)]; len(xIdx) > 0 {
 		if n, xerr := p.applyTier(p.xdp.byID[id], pick(ops, xIdx)); xerr != nil && xIdx[n] < stop {
 			p.takeBack(p.byID[id], ops, tcIdx, xIdx[n], stop)
 			stop, err = xIdx[n], xerr
