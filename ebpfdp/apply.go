@@ -210,7 +210,7 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 		ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
 		owns := ts.ownsSide(e)
 		if kind == translator.OpDelete {
-			if _, ok := p.side.chunks[ref]; ok && owns {
+			if owns && p.side.has(ref) {
 				delRefs, delOps = append(delRefs, ref), append(delOps, i)
 			}
 			continue
@@ -225,9 +225,12 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 		if needsSide(e) {
 			se := e.Saved()
 			putRefs, putRecs, putOps = append(putRefs, ref), append(putRecs, encodeSaved(&se, 0)), append(putOps, i)
-		} else if _, ok := p.side.chunks[ref]; ok {
+		} else if p.side.has(ref) {
 			delRefs, delOps = append(delRefs, ref), append(delOps, i)
 		}
+	}
+	if m, err := p.journalRows(ts, ops[:n], keys); err != nil {
+		n, stopErr = m, err
 	}
 	if len(putRefs) > 0 {
 		m, err := p.side.put(putRefs[:countBelow(putOps, n)], putRecs)
@@ -298,6 +301,11 @@ func (p *pipeline) insertChecked(ts *tableState, ops []translator.Op) (int, erro
 		if dp && !ts.takeSlot() {
 			return i, translator.Errorf(translator.ErrFull, "table %s: the pool of datapath-created entries is full", pl.table.Name)
 		}
+		if !dp {
+			if _, err := p.journalRows(ts, ops[i:i+1], k); err != nil {
+				return i, err
+			}
+		}
 		ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
 		side := !dp && ts.ownsSide(e) && needsSide(e)
 		if side {
@@ -321,6 +329,54 @@ func (p *pipeline) insertChecked(ts *tableState, ops []translator.Op) (int, erro
 			return i, mapError(err, "table %s: insert", pl.table.Name)
 		}
 	}
+	return len(ops), nil
+}
+
+// journalRows journals, when a batch is open, the rows a run of direct
+// ops on ts's entries map is about to write: each op's key (keys holds
+// them, the map's key size apart) with the value it holds before the op —
+// the previous entry's for a modify, the deleted entry's for a delete,
+// none for an insert. Ops on entries the datapath created are not
+// journaled (their pool slots are not). It returns how many ops it
+// journaled.
+func (p *pipeline) journalRows(ts *tableState, ops []translator.Op, keys []byte) (int, error) {
+	if !p.jr.active() || len(ops) == 0 {
+		return len(ops), nil
+	}
+	idx, err := p.jr.mapIndex(ts.pinName(ts.plan.entriesMap()))
+	if err != nil {
+		return 0, err
+	}
+	ks := ts.plan.keySize
+	var prev []byte
+	now := monoNow()
+	for i, op := range ops {
+		if op.Entry.Origin == translator.OriginDatapath {
+			continue
+		}
+		var pv []byte
+		if pe := op.Prev; op.Kind != translator.OpInsert {
+			if op.Kind == translator.OpDelete {
+				pe = op.Entry
+			}
+			if pe == nil {
+				return i, translator.Errorf(translator.ErrInternal, "table %s: a %s without the entry it replaces", ts.plan.table.Name, op.Kind)
+			}
+			if prev == nil {
+				prev = make([]byte, ts.plan.valueSize())
+			}
+			clear(prev)
+			if err := p.encodeValue(ts, pe, prev, now); err != nil {
+				return i, err
+			}
+			pv = prev
+		}
+		if err := p.jr.row(idx, keys[i*ks:(i+1)*ks], pv); err != nil {
+			p.jr.publish()
+			return i, err
+		}
+	}
+	p.jr.publish()
 	return len(ops), nil
 }
 
@@ -364,6 +420,9 @@ func (p *pipeline) setDefault(op translator.Op) error {
 	prev := e.Table.InitialDefault
 	if op.Prev != nil {
 		prev = op.Prev.Action
+	}
+	if err := p.jr.dflt(e.Table.ID); err != nil {
+		return err
 	}
 	var written []*tableState
 	undo := func() {
