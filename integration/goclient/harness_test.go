@@ -130,6 +130,17 @@ func (d *daemon) logged(s string) bool {
 	return strings.Contains(d.log.String(), s)
 }
 
+// serving waits until p4tcd logs that it serves: the gRPC port listens
+// (startDaemon) before a restart's Restore is done.
+func (d *daemon) serving(t testing.TB, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !d.logged("p4tcd serving"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("p4tcd not serving within %v", within)
+		}
+	}
+}
+
 func (d *daemon) dial(t testing.TB) p4v1.P4RuntimeClient {
 	t.Helper()
 	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -90,6 +90,7 @@ func TestPrivilegedKill9MidLoad(t *testing.T) {
 
 		down := time.Now()
 		d = startDaemon(t, args...)
+		d.serving(t, 5*time.Minute)
 		// A lower election id than the last primary's: after a full
 		// restart, election_id_past starts afresh.
 		election = uint64(attempt)
