@@ -194,11 +194,14 @@ func (j *journal) mapSeg(m *ebpf.Map) error {
 	return nil
 }
 
-// close unmaps and closes the segments; the pins stay.
+// close unmaps and closes the segments; the pins stay. A batch still
+// open stays open in them (its Write was never answered); the journal
+// takes no more records.
 func (j *journal) close() {
 	if j == nil {
 		return
 	}
+	j.open = false
 	for _, s := range j.segs {
 		unix.Munmap(s.mem)
 		s.m.Close()
@@ -209,7 +212,7 @@ func (j *journal) close() {
 // begin opens a batch: a few stores into segment 0. A p4tcd killed
 // before the last of them leaves the previous batch committed.
 func (j *journal) begin() {
-	if j == nil {
+	if j == nil || len(j.segs) == 0 {
 		return
 	}
 	h := &j.segs[0]
@@ -361,8 +364,9 @@ func (j *journal) dflt(table uint32) error {
 	return nil
 }
 
-// active reports whether records are being taken.
-func (j *journal) active() bool { return j != nil && j.open }
+// active reports whether records are being taken: a batch is open and
+// the journal is not closed.
+func (j *journal) active() bool { return j != nil && j.open && len(j.segs) > 0 }
 
 // journalRec is a record read back.
 type journalRec struct {
@@ -492,9 +496,9 @@ type JournalState struct {
 }
 
 // ReadPinnedJournal reads the state of the batch journal of the newest
-// pipeline generation pinned under pinRoot, from any process (like
-// `bpftool map lookup pinned <pinRoot>/g<N>/journal/0 key 0 0 0 0`). It
-// takes a few microseconds: operators and tests can poll it.
+// pipeline generation pinned under pinRoot (the running one but during a
+// pipeline change), from any process (like `bpftool map lookup pinned
+// <pinRoot>/g<N>/journal/0 key 0 0 0 0`).
 func ReadPinnedJournal(pinRoot string) (JournalState, error) {
 	b := &Backend{root: pinRoot}
 	gs, err := b.gens()

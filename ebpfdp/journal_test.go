@@ -308,8 +308,13 @@ func TestPrivilegedJournalCutBatch(t *testing.T) {
 					t.Fatal("the batch never completes")
 				}
 				sw.cr.left = cut
+				seq := sw.b.cur.jr.segs[0].u64(jSeqOff)
 				crashed := sw.write(t, tc.sc, tc.atom, tc.us)
 				wantRead, wantKernel := read, kernel
+				js, err := ReadPinnedJournal(sw.root)
+				if err != nil || js.Applying != crashed || js.Seq != atomic.LoadUint64(seq) || js.Generation != sw.b.cur.gen {
+					t.Errorf("journal after the Write (killed: %v, batch %d): %+v %v", crashed, atomic.LoadUint64(seq), js, err)
+				}
 				what := fmt.Sprintf("killed after %d ops", cut)
 				if !crashed {
 					// Committed and answered, then killed: the batch
@@ -433,6 +438,15 @@ func TestJournalRecords(t *testing.T) {
 	if recs, seq, err := j.pending(); err != nil || len(recs) != 1 || seq != 2 {
 		t.Errorf("second batch %d: %d records (%v)", seq, len(recs), err)
 	}
+	// A closed journal (its segments unmapped, as after Backend.Close)
+	// takes nothing, whatever is asked of it.
+	closed := &journal{}
+	closed.begin()
+	if closed.active() || closed.dflt(1) != nil || closed.row(0, key, nil) != nil {
+		t.Error("a closed journal takes records")
+	}
+	closed.publish()
+	closed.commit()
 }
 
 // FuzzJournalRecord: decoding never panics, and what decodes fits in what
