@@ -2,6 +2,7 @@ package ebpfdp
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/cilium/ebpf"
 
@@ -336,47 +337,70 @@ func (p *pipeline) insertChecked(ts *tableState, ops []translator.Op) (int, erro
 // ops on ts's entries map is about to write: each op's key (keys holds
 // them, the map's key size apart) with the value it holds before the op —
 // the previous entry's for a modify, the deleted entry's for a delete,
-// none for an insert. Ops on entries the datapath created are not
-// journaled (their pool slots are not). It returns how many ops it
-// journaled.
+// none for an insert — in as few records as the journal's segments allow.
+// Ops on entries the datapath created are not journaled (their pool
+// slots are not). It returns how many ops it journaled.
 func (p *pipeline) journalRows(ts *tableState, ops []translator.Op, keys []byte) (int, error) {
 	if !p.jr.active() || len(ops) == 0 {
 		return len(ops), nil
 	}
+	defer p.jr.publish()
 	idx, err := p.jr.mapIndex(ts.pinName(ts.plan.entriesMap()))
 	if err != nil {
 		return 0, err
 	}
 	ks := ts.plan.keySize
-	var prev []byte
 	now := monoNow()
-	for i, op := range ops {
-		if op.Entry.Origin == translator.OriginDatapath {
+	var prev []byte
+	for i := 0; i < len(ops); {
+		if ops[i].Entry.Origin == translator.OriginDatapath {
+			i++
 			continue
 		}
-		var pv []byte
-		if pe := op.Prev; op.Kind != translator.OpInsert {
-			if op.Kind == translator.OpDelete {
-				pe = op.Entry
-			}
-			if pe == nil {
-				return i, translator.Errorf(translator.ErrInternal, "table %s: a %s without the entry it replaces", ts.plan.table.Name, op.Kind)
-			}
-			if prev == nil {
-				prev = make([]byte, ts.plan.valueSize())
-			}
+		// A record holds ops alike: all with a previous value, or none.
+		vs := 0
+		if ops[i].Kind != translator.OpInsert {
+			vs = ts.plan.valueSize()
+		}
+		end := i + 1
+		for end < len(ops) && ops[end].Entry.Origin != translator.OriginDatapath && (ops[end].Kind == translator.OpInsert) == (vs == 0) {
+			end++
+		}
+		// Previous values are encoded first: a record never holds a row
+		// it could not complete.
+		var encErr error
+		if vs > 0 {
+			prev = slices.Grow(prev[:0], (end-i)*vs)[:(end-i)*vs]
 			clear(prev)
-			if err := p.encodeValue(ts, pe, prev, now); err != nil {
+			for k := i; k < end; k++ {
+				pe := ops[k].Prev
+				if ops[k].Kind == translator.OpDelete {
+					pe = ops[k].Entry
+				}
+				if pe == nil {
+					encErr = translator.Errorf(translator.ErrInternal, "table %s: a %s without the entry it replaces", ts.plan.table.Name, ops[k].Kind)
+				} else {
+					encErr = p.encodeValue(ts, pe, prev[(k-i)*vs:(k-i+1)*vs], now)
+				}
+				if encErr != nil {
+					end = k
+					break
+				}
+			}
+		}
+		for base := i; i < end; {
+			m, rk, rv, err := p.jr.rows(idx, ks, vs, end-i)
+			if err != nil {
 				return i, err
 			}
-			pv = prev
+			copy(rk, keys[i*ks:(i+m)*ks])
+			copy(rv, prev[(i-base)*vs:(i-base+m)*vs])
+			i += m
 		}
-		if err := p.jr.row(idx, keys[i*ks:(i+1)*ks], pv); err != nil {
-			p.jr.publish()
-			return i, err
+		if encErr != nil {
+			return i, encErr
 		}
 	}
-	p.jr.publish()
 	return len(ops), nil
 }
 

@@ -24,14 +24,15 @@ import (
 // it before the Write's answer goes out (translator.BatchJournal).
 //
 // Before each map operation of an open batch, Apply appends what undoes
-// it: the key and the previous value (or its absence) of each map row it
-// is about to write, the previous bytes of each side record, the tables
-// whose default action changes. Records are appended to memory the kernel
-// holds (mmapable BPF arrays, pinned), so the journal survives the process
-// and costs a copy per op and a few stores per batch, not a syscall. Undo
-// goes last to first; each record restores the row as it was before its
-// op, so it is right whether or not the op took effect, and running it
-// twice does no harm.
+// it: the keys and the previous values (or their absence) of the map rows
+// it is about to write, one record per run, the previous bytes of each
+// side record, the tables whose default action changes. Records are
+// appended to memory the kernel holds (mmapable BPF arrays, pinned), so
+// the journal survives the process and costs a copy of each key (and of
+// each previous value) per op and a few stores per run and per batch, not
+// a syscall. Undo goes last to first; each row is restored as it was
+// before its op, so undo is right whether or not the op took effect, and
+// running it twice does no harm.
 //
 // What is not journaled is rebuilt from what is: ternary tables' hashes,
 // mask lists and top priorities from the side records (Restore resyncs
@@ -47,15 +48,16 @@ import (
 //	offset 12  u32 state: 0 no batch open, 1 a batch is being applied
 //	offset 16  u64 sequence number of the last batch begun
 //	offset 24  u32 segments the open batch uses
-//	offset 32  u64 records of the open batch
+//	offset 32  u64 changes journaled in the open batch (a map row, a side
+//	           record or a default action each)
 //
 // Records follow the header (segment 0) or the u64 (other segments), 8-byte
 // aligned, never across segments:
 //
 //	u32 length (with this header and padding), u8 kind, u8 flags, u16 a
 //	kind 1 name: a = map index; u16 length, the map's pin path under <gen>
-//	kind 2 row:  a = map index, flags 1 = prev present; u16 key length,
-//	             u16 value length, key, prev value
+//	kind 2 rows: a = map index, flags 1 = prev values present; u16 key
+//	             size, u16 value size, u32 count, the keys, the prev values
 //	kind 3 side: flags 1 = prev present; u32 table, u8 id[24], u32 length,
 //	             prev record
 //	kind 4 default: u32 table
@@ -77,7 +79,7 @@ const (
 	jStateOff   = 12
 	jSeqOff     = 16
 	jSegsOff    = 24
-	jRecordsOff = 32
+	jChangesOff = 32
 	jHeadSize   = 64 // records start here in segment 0
 	jSegHead    = 8  // and here in the others
 
@@ -87,7 +89,7 @@ const (
 	jrecHead = 8
 
 	jkName    = 1
-	jkRow     = 2
+	jkRows    = 2
 	jkSide    = 3
 	jkDefault = 4
 
@@ -106,7 +108,8 @@ type journal struct {
 	open bool
 	// cur and off are where the next record goes.
 	cur, off int
-	records  uint64
+	// changes counts the changes journaled in the open batch.
+	changes uint64
 	// names are the map indices of the open batch by pin path.
 	names map[string]uint16
 }
@@ -216,11 +219,11 @@ func (j *journal) begin() {
 		return
 	}
 	h := &j.segs[0]
-	j.open, j.cur, j.off, j.records = true, 0, jHeadSize, 0
+	j.open, j.cur, j.off, j.changes = true, 0, jHeadSize, 0
 	clear(j.names)
 	atomic.StoreUint64(h.u64(jUsedOff), jHeadSize)
 	atomic.StoreUint32(h.u32(jSegsOff), 1)
-	atomic.StoreUint64(h.u64(jRecordsOff), 0)
+	atomic.StoreUint64(h.u64(jChangesOff), 0)
 	atomic.AddUint64(h.u64(jSeqOff), 1)
 	atomic.StoreUint32(h.u32(jStateOff), jStateApplying)
 }
@@ -242,10 +245,10 @@ func (j *journal) commit() {
 	}
 }
 
-// add appends a record of n bytes (a multiple of 8) with its header filled
-// in and returns it for the caller to fill; publish makes it part of the
-// batch.
-func (j *journal) add(n int, kind, flags byte, a uint16) ([]byte, error) {
+// add appends a record of n bytes (a multiple of 8) that journals changes
+// changes, with its header filled in, and returns it for the caller to
+// fill; publish makes it part of the batch.
+func (j *journal) add(n int, kind, flags byte, a uint16, changes int) ([]byte, error) {
 	if n > journalSegSize-jHeadSize {
 		return nil, translator.Errorf(translator.ErrInvalid, "journal: a record of %d bytes does not fit a segment", n)
 	}
@@ -267,7 +270,7 @@ func (j *journal) add(n int, kind, flags byte, a uint16) ([]byte, error) {
 	rec[4], rec[5] = kind, flags
 	ne.PutUint16(rec[6:], a)
 	j.off += n
-	j.records++
+	j.changes += uint64(changes)
 	return rec, nil
 }
 
@@ -278,7 +281,7 @@ func (j *journal) publish() {
 		return
 	}
 	atomic.StoreUint64(j.segs[j.cur].u64(jUsedOff), uint64(j.off))
-	atomic.StoreUint64(j.segs[0].u64(jRecordsOff), j.records)
+	atomic.StoreUint64(j.segs[0].u64(jChangesOff), j.changes)
 }
 
 // mapIndex names a map (its pin path under the generation directory) in
@@ -295,7 +298,7 @@ func (j *journal) mapIndex(name string) (uint16, error) {
 	}
 	idx := uint16(len(j.names))
 	n := pad8(jrecHead + 2 + len(name))
-	rec, err := j.add(n, jkName, 0, idx)
+	rec, err := j.add(n, jkName, 0, idx, 0)
 	if err != nil {
 		return 0, err
 	}
@@ -305,26 +308,46 @@ func (j *journal) mapIndex(name string) (uint16, error) {
 	return idx, nil
 }
 
-// row records that the row key of map idx is about to change; prev is its
-// value before, nil if it had none. publish before changing it.
-func (j *journal) row(idx uint16, key, prev []byte) error {
-	if !j.active() {
-		return nil
+// rowsHead is the size of a rows record before its keys.
+const rowsHead = jrecHead + 8
+
+// rows adds a record for up to n rows of map idx that are about to change,
+// with keys of ks bytes and, when vs > 0, their values before (vs bytes
+// each; vs = 0: the rows did not exist). It returns how many rows the
+// record holds (at least one; fewer than n when the segment is full) and
+// the record's key and value areas for the caller to fill, row i at
+// i·ks and i·vs. publish before changing the rows.
+func (j *journal) rows(idx uint16, ks, vs, n int) (m int, keys, vals []byte, err error) {
+	if ks <= 0 || ks > 0xffff || vs < 0 || vs > 0xffff || n <= 0 {
+		return 0, nil, nil, translator.Errorf(translator.ErrInternal, "journal: %d rows of %d+%d bytes", n, ks, vs)
 	}
-	n := pad8(jrecHead + 4 + len(key) + len(prev))
+	fit := func(free int) int {
+		m := min(n, (free-rowsHead)/(ks+vs))
+		for m > 0 && pad8(rowsHead+m*(ks+vs)) > free {
+			m--
+		}
+		return m
+	}
+	if m = fit(journalSegSize - j.off); m <= 0 {
+		m = fit(journalSegSize - max(jHeadSize, jSegHead)) // in the next segment
+	}
+	if m <= 0 {
+		return 0, nil, nil, translator.Errorf(translator.ErrInvalid, "journal: a row of %d+%d bytes does not fit a segment", ks, vs)
+	}
 	var flags byte
-	if prev != nil {
+	if vs > 0 {
 		flags = jfPrev
 	}
-	rec, err := j.add(n, jkRow, flags, idx)
+	rec, err := j.add(pad8(rowsHead+m*(ks+vs)), jkRows, flags, idx, m)
 	if err != nil {
-		return err
+		return 0, nil, nil, err
 	}
-	ne.PutUint16(rec[8:], uint16(len(key)))
-	ne.PutUint16(rec[10:], uint16(len(prev)))
-	copy(rec[12:], key)
-	copy(rec[12+len(key):], prev)
-	return nil
+	ne.PutUint16(rec[8:], uint16(ks))
+	ne.PutUint16(rec[10:], uint16(vs))
+	ne.PutUint32(rec[12:], uint32(m))
+	keys = rec[rowsHead : rowsHead+m*ks]
+	vals = rec[rowsHead+m*ks : rowsHead+m*(ks+vs)]
+	return m, keys, vals, nil
 }
 
 // side records that a side record is about to change; prev is its bytes
@@ -338,7 +361,7 @@ func (j *journal) side(ref sideRef, prev []byte) error {
 	if prev != nil {
 		flags = jfPrev
 	}
-	rec, err := j.add(n, jkSide, flags, 0)
+	rec, err := j.add(n, jkSide, flags, 0, 1)
 	if err != nil {
 		return err
 	}
@@ -355,7 +378,7 @@ func (j *journal) dflt(table uint32) error {
 	if !j.active() {
 		return nil
 	}
-	rec, err := j.add(16, jkDefault, 0, 0)
+	rec, err := j.add(16, jkDefault, 0, 0, 1)
 	if err != nil {
 		return err
 	}
@@ -368,14 +391,15 @@ func (j *journal) dflt(table uint32) error {
 // the journal is not closed.
 func (j *journal) active() bool { return j != nil && j.open && len(j.segs) > 0 }
 
-// journalRec is a record read back.
+// journalRec is a record read back; a rows record reads back as one
+// journalRec of kind jkRows per row.
 type journalRec struct {
 	kind  byte
 	prev  bool
 	a     uint16
 	name  string // name
-	key   []byte // row
-	val   []byte // row, side (the previous value or record)
+	key   []byte // rows
+	val   []byte // rows, side (the previous value or record)
 	table uint32 // side, default
 	id    sideID // side
 }
@@ -405,27 +429,27 @@ func (j *journal) pending() ([]journalRec, uint64, error) {
 			return nil, seq, fmt.Errorf("%w: segment %d ends at %d", errJournalRecord, i, end)
 		}
 		for off := start; off < end; {
-			r, n, err := decodeJournalRec(s.mem[off:end])
+			rs, n, err := decodeJournalRec(s.mem[off:end])
 			if err != nil {
 				return nil, seq, fmt.Errorf("segment %d offset %d: %w", i, off, err)
 			}
-			out = append(out, r)
+			out = append(out, rs...)
 			off += n
 		}
 	}
 	return out, seq, nil
 }
 
-// decodeJournalRec decodes the record at the start of b and returns its
-// length.
-func decodeJournalRec(b []byte) (journalRec, int, error) {
+// decodeJournalRec decodes the record at the start of b (a rows record
+// into one journalRec per row) and returns its length.
+func decodeJournalRec(b []byte) ([]journalRec, int, error) {
 	var r journalRec
 	if len(b) < jrecHead {
-		return r, 0, errJournalRecord
+		return nil, 0, errJournalRecord
 	}
 	n := int(ne.Uint32(b))
 	if n < jrecHead || n%8 != 0 || n > len(b) {
-		return r, 0, fmt.Errorf("%w: length %d", errJournalRecord, n)
+		return nil, 0, fmt.Errorf("%w: length %d", errJournalRecord, n)
 	}
 	b = b[:n]
 	r.kind, r.prev, r.a = b[4], b[5]&jfPrev != 0, ne.Uint16(b[6:])
@@ -439,46 +463,53 @@ func decodeJournalRec(b []byte) (journalRec, int, error) {
 	switch r.kind {
 	case jkName:
 		if len(p) < 2 {
-			return r, 0, errJournalRecord
+			return nil, 0, errJournalRecord
 		}
 		name := cut(2, int(ne.Uint16(p)))
 		if name == nil {
-			return r, 0, errJournalRecord
+			return nil, 0, errJournalRecord
 		}
 		r.name = string(name)
-	case jkRow:
-		if len(p) < 4 {
-			return r, 0, errJournalRecord
+	case jkRows:
+		if len(p) < 8 {
+			return nil, 0, errJournalRecord
 		}
-		kl, vl := int(ne.Uint16(p)), int(ne.Uint16(p[2:]))
-		if r.key = cut(4, kl); r.key == nil || kl == 0 {
-			return r, 0, errJournalRecord
+		ks, vs, count := int(ne.Uint16(p)), int(ne.Uint16(p[2:])), int(ne.Uint32(p[4:]))
+		if !r.prev {
+			vs = 0
 		}
-		if r.prev {
-			if r.val = cut(4+kl, vl); r.val == nil {
-				return r, 0, errJournalRecord
+		if ks == 0 || count == 0 || count > (len(p)-8)/(ks+vs) {
+			return nil, 0, fmt.Errorf("%w: %d rows of %d+%d bytes in %d", errJournalRecord, count, ks, vs, n)
+		}
+		out := make([]journalRec, count)
+		for i := range out {
+			out[i] = r
+			out[i].key = cut(8+i*ks, ks)
+			if r.prev {
+				out[i].val = cut(8+count*ks+i*vs, vs)
 			}
 		}
+		return out, n, nil
 	case jkSide:
 		if len(p) < 32 {
-			return r, 0, errJournalRecord
+			return nil, 0, errJournalRecord
 		}
 		r.table = ne.Uint32(p)
 		copy(r.id[:], p[4:28])
 		if r.prev {
 			if r.val = cut(32, int(ne.Uint32(p[28:]))); r.val == nil {
-				return r, 0, errJournalRecord
+				return nil, 0, errJournalRecord
 			}
 		}
 	case jkDefault:
 		if len(p) < 4 {
-			return r, 0, errJournalRecord
+			return nil, 0, errJournalRecord
 		}
 		r.table = ne.Uint32(p)
 	default:
-		return r, 0, fmt.Errorf("%w: kind %d", errJournalRecord, r.kind)
+		return nil, 0, fmt.Errorf("%w: kind %d", errJournalRecord, r.kind)
 	}
-	return r, n, nil
+	return []journalRec{r}, n, nil
 }
 
 // JournalState is what a pinned batch journal says (ReadPinnedJournal).
@@ -491,8 +522,9 @@ type JournalState struct {
 	// Apply and its commit, or, in a journal a dead p4tcd left, for a
 	// batch the next Restore takes back.
 	Applying bool
-	// Records counts the records of the open batch.
-	Records uint64
+	// Changes counts the changes journaled in the open batch: map rows,
+	// side records, default actions.
+	Changes uint64
 }
 
 // ReadPinnedJournal reads the state of the batch journal of the newest
@@ -523,7 +555,7 @@ func ReadPinnedJournal(pinRoot string) (JournalState, error) {
 	}
 	return JournalState{
 		Generation: gen, Seq: ne.Uint64(page[jSeqOff:]),
-		Applying: ne.Uint32(page[jStateOff:]) == jStateApplying, Records: ne.Uint64(page[jRecordsOff:]),
+		Applying: ne.Uint32(page[jStateOff:]) == jStateApplying, Changes: ne.Uint64(page[jChangesOff:]),
 	}, nil
 }
 
@@ -533,9 +565,9 @@ func ReadPinnedJournal(pinRoot string) (JournalState, error) {
 // removed), then the default slots of the tables whose default changed
 // rewritten from their side records (the program's initial default when
 // there is none). It then marks the batch done and returns its sequence
-// number and how many records it undid (0: nothing was pending). A
+// number and how many changes it undid (0: nothing was pending). A
 // failure leaves the batch pending, so the next Restore tries again.
-func (p *pipeline) rollback() (seq uint64, n int, err error) {
+func (p *pipeline) rollback() (seq uint64, changes int, err error) {
 	recs, seq, err := p.jr.pending()
 	if err != nil {
 		return seq, 0, fmt.Errorf("read journal: %w", err)
@@ -546,7 +578,12 @@ func (p *pipeline) rollback() (seq uint64, n int, err error) {
 		}
 	}
 	atomic.StoreUint32(p.jr.segs[0].u32(jStateOff), jStateIdle)
-	return seq, len(recs), nil
+	for _, r := range recs {
+		if r.kind != jkName {
+			changes++
+		}
+	}
+	return seq, changes, nil
 }
 
 // undo carries out rollback's records.
@@ -577,7 +614,7 @@ func (p *pipeline) undo(recs []journalRec) error {
 	for i := len(recs) - 1; i >= 0; i-- {
 		r := &recs[i]
 		switch r.kind {
-		case jkRow:
+		case jkRows:
 			m := maps[r.a]
 			if m == nil {
 				return fmt.Errorf("%w: row of unnamed map %d", errJournalRecord, r.a)

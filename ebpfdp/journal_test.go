@@ -373,17 +373,34 @@ func TestJournalRecords(t *testing.T) {
 	key := bytes.Repeat([]byte{7}, 16)
 	prev := bytes.Repeat([]byte{9}, 136)
 	ref := sideRef{table: 3, id: sideID{1, 2, 3}}
-	var want int
-	// Enough rows to fill a segment and a half.
+	// Runs of inserts and of modifies, enough to fill a segment and a half:
+	// a run that does not fit the rest of a segment is split.
+	var want, split int
 	for i := 0; j.cur < 1 || j.off < journalSegSize/2; i++ {
-		p := prev
-		if i%2 == 0 {
-			p = nil
+		vs, n := 0, 1000
+		if i%2 == 1 {
+			vs = len(prev)
 		}
-		if err := j.row(idx, key, p); err != nil {
-			t.Fatal(err)
+		for n > 0 {
+			m, rk, rv, err := j.rows(idx, len(key), vs, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m < n {
+				split++
+			}
+			for k := range m {
+				copy(rk[k*len(key):], key)
+				if vs > 0 {
+					copy(rv[k*vs:], prev)
+				}
+			}
+			n -= m
+			want += m
 		}
-		want++
+	}
+	if split != 1 {
+		t.Errorf("%d runs split across segments, want 1", split)
 	}
 	if err := j.side(ref, []byte("prev record")); err != nil {
 		t.Fatal(err)
@@ -395,7 +412,7 @@ func TestJournalRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A record written but not published (p4tcd died in between).
-	if _, err := j.add(16, jkDefault, 0, 0); err != nil {
+	if _, err := j.add(16, jkDefault, 0, 0, 1); err != nil {
 		t.Fatal(err)
 	}
 	recs, seq, err := j.pending()
@@ -408,11 +425,10 @@ func TestJournalRecords(t *testing.T) {
 	if r := recs[0]; r.kind != jkName || r.name != "xdp/maps/p4tc_t2" || r.a != idx {
 		t.Errorf("name record %+v", r)
 	}
-	if r := recs[1]; r.kind != jkRow || r.prev || !bytes.Equal(r.key, key) {
-		t.Errorf("insert row %+v", r)
-	}
-	if r := recs[2]; r.kind != jkRow || !r.prev || !bytes.Equal(r.val, prev) {
-		t.Errorf("modify row %+v", r)
+	for i, r := range recs[1 : want+1] {
+		if ins := i/1000%2 == 0; r.kind != jkRows || r.prev == ins || !bytes.Equal(r.key, key) || (!ins && !bytes.Equal(r.val, prev)) {
+			t.Fatalf("row %d: %+v", i, r)
+		}
 	}
 	if r := recs[want+1]; r.kind != jkSide || !r.prev || string(r.val) != "prev record" || r.table != 3 || r.id != ref.id {
 		t.Errorf("side record %+v", r)
@@ -423,8 +439,8 @@ func TestJournalRecords(t *testing.T) {
 	if r := recs[want+3]; r.kind != jkDefault || r.table != 0x02000001 {
 		t.Errorf("default record %+v", r)
 	}
-	if got := atomic.LoadUint64(j.segs[0].u64(jRecordsOff)); got != uint64(want+4) {
-		t.Errorf("header counts %d records, want %d", got, want+4)
+	if got := atomic.LoadUint64(j.segs[0].u64(jChangesOff)); got != uint64(want+3) {
+		t.Errorf("header counts %d changes, want %d", got, want+3)
 	}
 	j.commit()
 	if recs, _, err := j.pending(); err != nil || len(recs) != 0 {
@@ -442,7 +458,7 @@ func TestJournalRecords(t *testing.T) {
 	// takes nothing, whatever is asked of it.
 	closed := &journal{}
 	closed.begin()
-	if closed.active() || closed.dflt(1) != nil || closed.row(0, key, nil) != nil {
+	if closed.active() || closed.dflt(1) != nil || closed.side(ref, nil) != nil {
 		t.Error("a closed journal takes records")
 	}
 	closed.publish()
@@ -453,24 +469,28 @@ func TestJournalRecords(t *testing.T) {
 // was given.
 func FuzzJournalRecord(f *testing.F) {
 	f.Add([]byte{16, 0, 0, 0, jkDefault, 0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 0})
-	f.Add([]byte{24, 0, 0, 0, jkRow, jfPrev, 0, 0, 2, 0, 3, 0, 1, 2, 3, 4, 5, 0, 0, 0, 0, 0, 0, 0})
+	f.Add([]byte{24, 0, 0, 0, jkRows, jfPrev, 0, 0, 2, 0, 3, 0, 1, 0, 0, 0, 1, 2, 3, 4, 5, 0, 0, 0})
 	f.Add([]byte{16, 0, 0, 0, jkName, 0, 0, 0, 3, 0, 'a', '/', 'b', 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, n, err := decodeJournalRec(b)
+		rs, n, err := decodeJournalRec(b)
 		if err != nil {
 			return
 		}
 		if n > len(b) || n%8 != 0 || n < jrecHead {
 			t.Fatalf("decoded %d bytes of %d", n, len(b))
 		}
-		if len(r.key)+len(r.val)+len(r.name) > n {
-			t.Fatalf("record %+v longer than its %d bytes", r, n)
+		size := 0
+		for _, r := range rs {
+			size += len(r.key) + len(r.val) + len(r.name)
+		}
+		if size > n || len(rs) == 0 {
+			t.Fatalf("%d records of %d bytes from %d", len(rs), size, n)
 		}
 	})
 }
 
 // BenchmarkJournalRows measures what the journal adds to a run of 1,000
-// inserts: a record per op (its key) and one publish, in memory.
+// inserts: one record of their keys and one publish, in memory.
 func BenchmarkJournalRows(b *testing.B) {
 	j := &journal{segs: []journalSeg{{mem: make([]byte, journalSegSize)}}}
 	keys := make([]byte, 1000*16)
@@ -481,11 +501,11 @@ func BenchmarkJournalRows(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for i := range 1000 {
-			if err := j.row(idx, keys[i*16:(i+1)*16], nil); err != nil {
-				b.Fatal(err)
-			}
+		m, rk, _, err := j.rows(idx, 16, 0, 1000)
+		if err != nil || m != 1000 {
+			b.Fatal(m, err)
 		}
+		copy(rk, keys)
 		j.publish()
 		j.commit()
 	}

@@ -70,7 +70,7 @@ func (b *Backend) Restore() (*translator.Snapshot, error) {
 		return nil, fmt.Errorf("restore generation %d: %w", gen, err)
 	}
 	if undone > 0 {
-		b.log.Warn("rolled back a Write that was never answered", "batch", seq, "records", undone)
+		b.log.Warn("rolled back a Write that was never answered", "batch", seq, "changes", undone)
 	}
 	entries, err := p.readBack()
 	if err != nil {

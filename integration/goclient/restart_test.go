@@ -215,8 +215,9 @@ func (ld l3Load) write(ctx context.Context, r *router, election uint64, b int) e
 // loadUntilKilled sends Writes from `from` on, one at a time, and kills
 // p4tcd (SIGKILL) as soon as Write killFrom or a later one is half
 // applied: its batch journal (ebpfdp's documented pin) shows a batch open
-// with half the Write's ops journaled, which means the first of the runs
-// it hands the datapath have been written. It returns how many Writes
+// with half the Write's ops journaled. The translator hands the datapath
+// 4,096 ops at a time and the journal takes a run's ops just before the
+// run is written, so by then the first of them are in the maps. It returns how many Writes
 // returned OK, and whether the journal showed the Write in flight open
 // (begun and not committed) once p4tcd was dead.
 func (ld l3Load) loadUntilKilled(t *testing.T, d *daemon, r *router, election uint64, from, killFrom int, pinRoot string) (acked int, cut bool) {
@@ -250,7 +251,7 @@ func (ld l3Load) loadUntilKilled(t *testing.T, d *daemon, r *router, election ui
 		if ok.Load() < int64(killFrom) {
 			continue
 		}
-		if h := jr.header(t); h.applying && h.records >= kill9Batch/2 {
+		if h := jr.header(t); h.applying && h.changes >= kill9Batch/2 {
 			d.kill9(t)
 			break
 		}
@@ -346,12 +347,13 @@ func sizedP4Info(t *testing.T, p4info string, ld l3Load) []byte {
 // journal reads the header of the batch journal ebpfdp pins with the
 // running pipeline generation: <root>/g<N>/journal/0, an array whose first
 // page holds, at byte 12, the state (1 while a batch is open) and, at byte
-// 32, the number of records of the open batch (docs/ebpf-datapath.md).
+// 32, the number of changes (map rows, mostly) journaled in the open batch
+// (docs/ebpf-datapath.md).
 type journal struct{ m *ebpf.Map }
 
 type journalHeader struct {
 	applying bool
-	records  uint64
+	changes  uint64
 }
 
 func openJournal(t *testing.T, pinRoot string) *journal {
@@ -377,7 +379,7 @@ func (j *journal) header(t *testing.T) journalHeader {
 	if string(page[8:12]) != "p4jr" {
 		t.Fatalf("journal magic %q", page[8:12])
 	}
-	return journalHeader{applying: binary.LittleEndian.Uint32(page[12:]) == 1, records: binary.LittleEndian.Uint64(page[32:])}
+	return journalHeader{applying: binary.LittleEndian.Uint32(page[12:]) == 1, changes: binary.LittleEndian.Uint64(page[32:])}
 }
 
 // kernelEntries counts the entries of nexthop and ipv4_lpm in the tc
