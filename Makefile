@@ -10,7 +10,7 @@ FUZZ_TARGETS := ./translator:FuzzWrite ./translator:FuzzCompileP4Info ./translat
 	./translator:FuzzCompileConfig ./translator:FuzzIntrospection \
 	./server:FuzzWriteRequest ./server:FuzzReadRequest ./server:FuzzWriteRequestCodec \
 	./tcbackend:FuzzDecodeMessage ./tcbackend:FuzzParseNlmsgerr \
-	./ebpfdp:FuzzExpandRange ./ebpfdp:FuzzKeyRoundTrip ./ebpfdp:FuzzDecodeSaved
+	./ebpfdp:FuzzExpandRange ./ebpfdp:FuzzKeyRoundTrip ./ebpfdp:FuzzDecodeSaved ./ebpfdp:FuzzJournalRecord
 
 .PHONY: help
 help: ## list the targets

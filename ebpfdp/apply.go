@@ -2,6 +2,7 @@ package ebpfdp
 
 import (
 	"errors"
+	"slices"
 
 	"github.com/cilium/ebpf"
 
@@ -113,8 +114,9 @@ func (p *pipeline) applyRun(ops []translator.Op) (int, error) {
 			stop, err = tcIdx[n], terr
 		}
 	}
-	if len(xIdx) > 0 {
-		xIdx = xIdx[:countBelow(xIdx, stop)]
+	// The XDP tier goes up to where tc stopped: nowhere when tc's first op
+	// failed.
+	if xIdx = xIdx[:countBelow(xIdx, stop)]; len(xIdx) > 0 {
 		if n, xerr := p.applyTier(p.xdp.byID[id], pick(ops, xIdx)); xerr != nil && xIdx[n] < stop {
 			p.takeBack(p.byID[id], ops, tcIdx, xIdx[n], stop)
 			stop, err = xIdx[n], xerr
@@ -225,7 +227,7 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 		ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
 		owns := ts.ownsSide(e)
 		if kind == translator.OpDelete {
-			if _, ok := p.side.chunks[ref]; ok && owns {
+			if owns && p.side.has(ref) {
 				delRefs, delOps = append(delRefs, ref), append(delOps, i)
 			}
 			continue
@@ -240,9 +242,12 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 		if needsSide(e) {
 			se := e.Saved()
 			putRefs, putRecs, putOps = append(putRefs, ref), append(putRecs, encodeSaved(&se, 0)), append(putOps, i)
-		} else if _, ok := p.side.chunks[ref]; ok {
+		} else if p.side.has(ref) {
 			delRefs, delOps = append(delRefs, ref), append(delOps, i)
 		}
+	}
+	if m, err := p.journalRows(ts, ops[:n], keys); err != nil {
+		n, stopErr = m, err
 	}
 	if len(putRefs) > 0 {
 		m, err := p.side.put(putRefs[:countBelow(putOps, n)], putRecs)
@@ -313,6 +318,11 @@ func (p *pipeline) insertChecked(ts *tableState, ops []translator.Op) (int, erro
 		if dp && !ts.takeSlot() {
 			return i, translator.Errorf(translator.ErrFull, "table %s: the pool of datapath-created entries is full", pl.table.Name)
 		}
+		if !dp {
+			if _, err := p.journalRows(ts, ops[i:i+1], k); err != nil {
+				return i, err
+			}
+		}
 		ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
 		side := !dp && ts.ownsSide(e) && needsSide(e)
 		if side {
@@ -334,6 +344,77 @@ func (p *pipeline) insertChecked(ts *tableState, ops []translator.Op) (int, erro
 				return i, translator.Errorf(translator.ErrExists, "table %s: the datapath created an entry with this key", pl.table.Name)
 			}
 			return i, mapError(err, "table %s: insert", pl.table.Name)
+		}
+	}
+	return len(ops), nil
+}
+
+// journalRows journals, when a batch is open, the rows a run of direct
+// ops on ts's entries map is about to write: each op's key (keys holds
+// them, the map's key size apart) with the value it holds before the op —
+// the previous entry's for a modify, the deleted entry's for a delete,
+// none for an insert — in as few records as the journal's segments allow.
+// Ops on entries the datapath created are not journaled (their pool
+// slots are not). It returns how many ops it journaled.
+func (p *pipeline) journalRows(ts *tableState, ops []translator.Op, keys []byte) (int, error) {
+	if !p.jr.active() || len(ops) == 0 {
+		return len(ops), nil
+	}
+	defer p.jr.publish()
+	idx, err := p.jr.mapIndex(ts.pinName(ts.plan.entriesMap()))
+	if err != nil {
+		return 0, err
+	}
+	ks := ts.plan.keySize
+	now := monoNow()
+	var prev []byte
+	for i := 0; i < len(ops); {
+		if ops[i].Entry.Origin == translator.OriginDatapath {
+			i++
+			continue
+		}
+		// A record holds ops alike: all with a previous value, or none.
+		vs := 0
+		if ops[i].Kind != translator.OpInsert {
+			vs = ts.plan.valueSize()
+		}
+		end := i + 1
+		for end < len(ops) && ops[end].Entry.Origin != translator.OriginDatapath && (ops[end].Kind == translator.OpInsert) == (vs == 0) {
+			end++
+		}
+		// Previous values are encoded first: a record never holds a row
+		// it could not complete.
+		var encErr error
+		if vs > 0 {
+			prev = slices.Grow(prev[:0], (end-i)*vs)[:(end-i)*vs]
+			clear(prev)
+			for k := i; k < end; k++ {
+				pe := ops[k].Prev
+				if ops[k].Kind == translator.OpDelete {
+					pe = ops[k].Entry
+				}
+				if pe == nil {
+					encErr = translator.Errorf(translator.ErrInternal, "table %s: a %s without the entry it replaces", ts.plan.table.Name, ops[k].Kind)
+				} else {
+					encErr = p.encodeValue(ts, pe, prev[(k-i)*vs:(k-i+1)*vs], now)
+				}
+				if encErr != nil {
+					end = k
+					break
+				}
+			}
+		}
+		for base := i; i < end; {
+			m, rk, rv, err := p.jr.rows(idx, ks, vs, end-i)
+			if err != nil {
+				return i, err
+			}
+			copy(rk, keys[i*ks:(i+m)*ks])
+			copy(rv, prev[(i-base)*vs:(i-base+m)*vs])
+			i += m
+		}
+		if encErr != nil {
+			return i, encErr
 		}
 	}
 	return len(ops), nil
@@ -379,6 +460,9 @@ func (p *pipeline) setDefault(op translator.Op) error {
 	prev := e.Table.InitialDefault
 	if op.Prev != nil {
 		prev = op.Prev.Action
+	}
+	if err := p.jr.dflt(e.Table.ID); err != nil {
+		return err
 	}
 	var written []*tableState
 	undo := func() {

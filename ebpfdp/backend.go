@@ -60,9 +60,9 @@ type Options struct {
 
 // Backend is the ebpf datapath: the P4 pipeline runs as a BPF program at tc
 // ingress of every port, its tables live in BPF maps that the program reads
-// through p4tc_runtime.h. It implements translator.Backend and
-// translator.Restorer; it does not implement translator.AtomicBackend (see
-// the package documentation).
+// through p4tc_runtime.h. It implements translator.Backend,
+// translator.Restorer and translator.BatchJournal; it does not implement
+// translator.AtomicBackend (see the package documentation).
 //
 // Everything is pinned under the pin root:
 //
@@ -71,6 +71,7 @@ type Options struct {
 //	<root>/g<N>/maps/...    its table maps (p4tc_t<id>, _masks, _dflt, _stat)
 //	<root>/g<N>/p4tcd_side  side records (what maps cannot hold)
 //	<root>/g<N>/p4tcd_config the committed ForwardingPipelineConfig
+//	<root>/g<N>/journal/<i> the batch journal's segments (journal.go)
 type Backend struct {
 	opts Options
 	root string
@@ -110,6 +111,7 @@ var (
 	_ translator.EventSource     = (*Backend)(nil)
 	_ translator.PacketSender    = (*Backend)(nil)
 	_ translator.ExternBackend   = (*Backend)(nil)
+	_ translator.BatchJournal    = (*Backend)(nil)
 )
 
 // DefaultPinRoot is where a device's datapath is pinned unless

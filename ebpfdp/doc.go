@@ -62,7 +62,10 @@
 // What maps cannot hold (metadata, controller metadata, range bounds,
 // entries that lose their masked key, placements) goes to a pinned side
 // map, so that Restore gives a restarted p4tcd back exactly the entries it
-// had.
+// had. A batch journal, pinned too, records before each map change of a
+// Write what undoes it (translator.BatchJournal); Restore takes back a
+// Write p4tcd began and died before answering (kill -9), so a restarted
+// p4tcd holds exactly the Writes it acknowledged.
 //
 // # Entry kinds and tiers
 //

@@ -108,7 +108,7 @@ func newExtState(pl *externPlan, tables []*tablePlan) (*extState, error) {
 		members: map[uint32]*ebpf.Map{}, groups: map[uint32]*ebpf.Map{}, valueSets: map[uint32]*ebpf.Map{},
 		dcounters: map[uint32]*ebpf.Map{}, dmeters: map[uint32]*ebpf.Map{},
 		cells: map[uint32]*directCells{}, vsKeys: map[uint32]map[string]bool{}, ncpu: ncpu,
-		store: sideStore{chunks: map[sideRef]int{}}, recs: map[sideRef][]byte{},
+		store: sideStore{recs: map[sideRef][]byte{}}, recs: map[sideRef][]byte{},
 	}
 	for _, p := range tables {
 		if p.direct() {

@@ -110,7 +110,7 @@ func (x *extState) saveMeter(w *translator.MeterWrite) error {
 	id := w.Meter.ID
 	if w.Index < 0 {
 		var drop []sideRef
-		for ref := range x.store.chunks {
+		for ref := range x.store.recs {
 			if ref.table == id && ref.id[0] == recMeter {
 				drop = append(drop, ref)
 			}

@@ -274,7 +274,7 @@ func TestPrivilegedTernaryFull(t *testing.T) {
 		t.Errorf("%d keys in the map, want 120", n)
 	}
 	recs := 0
-	for ref := range ks.b.cur.side.chunks {
+	for ref := range ks.b.cur.side.recs {
 		if ref.table == tClassify {
 			recs++
 		}

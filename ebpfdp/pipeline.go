@@ -22,12 +22,14 @@ import (
 // config has an XDP object, an XDP tier with maps of its own. The
 // Backend's mutex guards it.
 type pipeline struct {
-	tier         // the software tier: the tc program and its tables
-	xdp    *tier // the XDP tier, or nil
-	gen    uint64
-	dir    string
-	cfg    *translator.Config
-	side   sideStore
+	tier       // the software tier: the tc program and its tables
+	xdp  *tier // the XDP tier, or nil
+	gen  uint64
+	dir  string
+	cfg  *translator.Config
+	side sideStore
+	// jr is the batch journal (journal.go).
+	jr     *journal
 	config *ebpf.Map
 	ports  *portMap
 	log    *slog.Logger
@@ -94,6 +96,12 @@ type tableState struct {
 // for entries it holds, the XDP tier for entries placed hw only.
 func (ts *tableState) ownsSide(e *translator.Entry) bool {
 	return ts.tier == tierTC || e.Placement == translator.PlaceHW
+}
+
+// pinName is where a map of the table's tier is pinned, relative to the
+// generation directory.
+func (ts *tableState) pinName(name string) string {
+	return filepath.Join(tierDir("", ts.tier), "maps", name)
 }
 
 // maps lists the table's runtime maps by name, for pinning.
@@ -170,6 +178,7 @@ func (p *pipeline) close() {
 	if p.side.m != nil {
 		p.side.m.Close()
 	}
+	p.jr.close()
 	if p.config != nil {
 		p.config.Close()
 	}
@@ -326,10 +335,14 @@ func newPipeline(c *translator.Config, plans []*tablePlan, b, xb *binding, ports
 	if p.side.m, err = newSideMap(plans); err != nil {
 		return fail(err)
 	}
-	p.side.chunks = map[sideRef]int{}
+	p.side.recs = map[sideRef][]byte{}
 	if err := p.side.m.Pin(filepath.Join(dir, sideMapName)); err != nil {
 		return fail(fmt.Errorf("pin side map: %w", err))
 	}
+	if p.jr, err = newJournal(dir); err != nil {
+		return fail(err)
+	}
+	p.side.jr = p.jr
 	if p.config, err = newConfigMap(c); err != nil {
 		return fail(err)
 	}

@@ -61,6 +61,17 @@ func (b *Backend) Restore() (*translator.Snapshot, error) {
 		closeLinks()
 		return nil, fmt.Errorf("restore generation %d: %w", gen, err)
 	}
+	// A batch the previous p4tcd began and never answered is taken back
+	// before anything is read.
+	seq, undone, err := p.rollback()
+	if err != nil {
+		closeLinks()
+		p.close()
+		return nil, fmt.Errorf("restore generation %d: %w", gen, err)
+	}
+	if undone > 0 {
+		b.log.Warn("rolled back a Write that was never answered", "batch", seq, "changes", undone)
+	}
 	entries, err := p.readBack()
 	if err != nil {
 		closeLinks()
@@ -264,6 +275,10 @@ func openPipeline(dir string, gen uint64, ports *portMap, log *slog.Logger) (*pi
 	if p.side.m, err = ebpf.LoadPinnedMap(filepath.Join(dir, sideMapName), nil); err != nil {
 		return fail(fmt.Errorf("open side map: %w", err))
 	}
+	if p.jr, err = openJournal(dir); err != nil {
+		return fail(err)
+	}
+	p.side.jr = p.jr
 	return p, raw, nil
 }
 
@@ -320,7 +335,7 @@ func openTier(t *tier, plans []*tablePlan, dir string) error {
 }
 
 // readBack reads every controller entry of an opened pipeline and
-// rebuilds p4tcd's state of it (side record chunks, tuple spaces of both
+// rebuilds p4tcd's state of it (side records, tuple spaces of both
 // tiers, the idle index). Entries the datapath created stay in their maps,
 // with their pool slots and ages: Reads list them live.
 func (p *pipeline) readBack() ([]translator.SavedEntry, error) {

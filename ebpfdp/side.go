@@ -245,8 +245,7 @@ func (d *decoder) bytes() []byte {
 
 // sideRows splits a record into the side map's rows.
 func sideRows(ref sideRef, rec []byte, keys []sideRow, vals []sideVal) ([]sideRow, []sideVal) {
-	chunks := max(1, (len(rec)+sideChunkData-1)/sideChunkData)
-	for c := 0; c < chunks; c++ {
+	for c := range sideChunks(len(rec)) {
 		var k sideRow
 		ne.PutUint32(k[0:], ref.table)
 		ne.PutUint32(k[4:], uint32(c))
@@ -267,15 +266,22 @@ func sideRowKey(ref sideRef, chunk int) sideRow {
 	return k
 }
 
-// sideStore writes and deletes side records and remembers how many chunks
-// each has. It belongs to one pipeline; the Backend's mutex guards it.
+// sideStore writes and deletes side records and keeps a copy of each
+// (what the journal needs to put one back). It belongs to one pipeline;
+// the Backend's mutex guards it.
 type sideStore struct {
-	m      *ebpf.Map
-	chunks map[sideRef]int
+	m    *ebpf.Map
+	recs map[sideRef][]byte
+	// jr is the pipeline's batch journal: changes made while a batch is
+	// open are journaled first.
+	jr *journal
 }
 
+// sideChunks is the number of rows a record of n bytes takes.
+func sideChunks(n int) int { return max(1, (n+sideChunkData-1)/sideChunkData) }
+
 // put writes records (ref i gets rec i). It returns how many records were
-// written entirely.
+// written entirely. recs must not change afterwards.
 func (s *sideStore) put(refs []sideRef, recs [][]byte) (int, error) {
 	var keys []sideRow
 	var vals []sideVal
@@ -283,6 +289,14 @@ func (s *sideStore) put(refs []sideRef, recs [][]byte) (int, error) {
 	for i, ref := range refs {
 		keys, vals = sideRows(ref, recs[i], keys, vals)
 		ends[i] = len(keys)
+	}
+	if s.jr.active() {
+		for _, ref := range refs {
+			if err := s.jr.side(ref, s.recs[ref]); err != nil {
+				return 0, err
+			}
+		}
+		s.jr.publish()
 	}
 	n, err := s.m.BatchUpdate(keys, vals, nil)
 	if err != nil && n >= len(keys) {
@@ -292,13 +306,11 @@ func (s *sideStore) put(refs []sideRef, recs [][]byte) (int, error) {
 	for done < len(refs) && ends[done] <= n {
 		done++
 	}
-	start := 0
 	for i := 0; i < done; i++ {
-		ref, chunks := refs[i], ends[i]-start
-		old := s.chunks[ref]
-		s.chunks[ref] = chunks
-		start = ends[i]
-		for c := chunks; c < old; c++ {
+		ref := refs[i]
+		old, had := s.recs[ref]
+		s.recs[ref] = recs[i]
+		for c := sideChunks(len(recs[i])); had && c < sideChunks(len(old)); c++ {
 			k := sideRowKey(ref, c)
 			_ = s.m.Delete(&k) // a shorter record: drop its old tail
 		}
@@ -309,30 +321,40 @@ func (s *sideStore) put(refs []sideRef, recs [][]byte) (int, error) {
 	return done, nil
 }
 
+// has reports whether ref has a record.
+func (s *sideStore) has(ref sideRef) bool {
+	_, ok := s.recs[ref]
+	return ok
+}
+
 // del removes the records of refs that exist.
 func (s *sideStore) del(refs []sideRef) error {
 	var keys []sideRow
 	for _, ref := range refs {
-		n, ok := s.chunks[ref]
+		rec, ok := s.recs[ref]
 		if !ok {
 			continue
 		}
-		for c := 0; c < n; c++ {
+		if err := s.jr.side(ref, rec); err != nil {
+			return err
+		}
+		for c := range sideChunks(len(rec)) {
 			keys = append(keys, sideRowKey(ref, c))
 		}
-		delete(s.chunks, ref)
+		delete(s.recs, ref)
 	}
 	if len(keys) == 0 {
 		return nil
 	}
+	s.jr.publish()
 	if _, err := s.m.BatchDelete(keys, nil); err != nil {
 		return mapError(err, "delete side records")
 	}
 	return nil
 }
 
-// load reads every record of the side map, keyed by ref, and rebuilds the
-// chunk counts.
+// load reads every record of the side map, keyed by ref, and keeps a copy
+// of each.
 func (s *sideStore) load() (map[sideRef][]byte, error) {
 	type part struct {
 		n    int // total length
@@ -360,7 +382,6 @@ func (s *sideStore) load() (map[sideRef][]byte, error) {
 		return nil, fmt.Errorf("read side map: %w", err)
 	}
 	out := make(map[sideRef][]byte, len(parts))
-	s.chunks = make(map[sideRef]int, len(parts))
 	var broken []sideRow
 	for ref, pt := range parts {
 		rec := make([]byte, 0, pt.n)
@@ -378,13 +399,16 @@ func (s *sideStore) load() (map[sideRef][]byte, error) {
 			}
 			continue
 		}
-		s.chunks[ref] = len(pt.data)
 		out[ref] = rec
 	}
 	if len(broken) > 0 {
 		if _, err := s.m.BatchDelete(broken, nil); err != nil {
 			return nil, fmt.Errorf("drop incomplete side records: %w", err)
 		}
+	}
+	s.recs = make(map[sideRef][]byte, len(out))
+	for ref, rec := range out {
+		s.recs[ref] = rec
 	}
 	return out, nil
 }

@@ -219,3 +219,25 @@ func TestPrivilegedPlacementWithoutXDP(t *testing.T) {
 		t.Errorf("VERIFY of a table placed hw without xdp_object: %v, want INVALID_ARGUMENT", err)
 	}
 }
+
+// An entry for both tiers that the tc tier refuses at the run's first op
+// (a port that is not a --port) is refused, and the XDP tier is not asked
+// to apply an empty run.
+func TestPrivilegedXDPTierRefusedFirstOp(t *testing.T) {
+	testutil.Privileged(t)
+	ns, ports := portNS(t)
+	b, err := New(Options{DeviceID: 1, Ports: ports, PinRoot: filepath.Join(tempBPFFS(t), "p4tcd"), NetNSPath: nsPath(ns)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	dev := translator.NewDevice(b)
+	if err := dev.SetPipeline(p4test.Commit, l3XDPPipeline(t)); err != nil {
+		t.Fatal(err)
+	}
+	err = p4test.Write(dev, p4test.Insert(p4test.Entry{Table: tblNexthop, Match: []p4test.Match{p4test.Exact(1, u16(1))},
+		Action: actForward, Params: [][]byte{macB, macR, u32(9)}}))
+	if !errors.Is(err, translator.ErrInvalid) {
+		t.Errorf("next hop to port 9: %v, want INVALID_ARGUMENT", err)
+	}
+}

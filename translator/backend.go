@@ -62,6 +62,26 @@ type Backend interface {
 	Close() error
 }
 
+// BatchJournal is a Backend that keeps, next to a datapath that outlives
+// the daemon, a write-ahead journal of the Write in flight, so that a
+// daemon killed in the middle of a batch leaves nothing of it: the next
+// daemon's Restore takes back the kernel effects of a batch that was begun
+// and never committed. The Device opens a batch before a Write's first
+// Apply and commits it after the last one, before the Write's answer goes
+// out; the Apply calls in between (the batch's ops and, after a failure,
+// the ops that undo them) belong to it. A Write that got no answer has
+// then either no effect at all (it was cut before the commit) or all the
+// effects its answer would have reported (the daemon died between the
+// commit and the answer; a client tells the two apart by reading back).
+type BatchJournal interface {
+	Backend
+	// BeginBatch opens a batch. It costs a few stores, whatever the
+	// batch's size.
+	BeginBatch()
+	// CommitBatch marks the open batch done: a restart keeps its effects.
+	CommitBatch()
+}
+
 // AtomicBackend is a Backend that can make a batch visible to the dataplane
 // all at once (P4Runtime DATAPLANE_ATOMIC). ApplyAtomic applies every op or
 // none.

@@ -49,6 +49,8 @@ type Device struct {
 	// realises.
 	externs ExternBackend
 	caps    ExternSet
+	// journal is backend as a BatchJournal, or nil.
+	journal BatchJournal
 	// readMu serialises the backend's live reads (ReadCounters,
 	// ReadRegisters), which run under mu's read lock.
 	readMu sync.Mutex
@@ -70,6 +72,7 @@ func NewDevice(b Backend) *Device {
 	if eb, ok := b.(ExternBackend); ok {
 		d.externs, d.caps = eb, eb.Externs()
 	}
+	d.journal, _ = b.(BatchJournal)
 	return d
 }
 

@@ -18,6 +18,13 @@ func (d *Device) Write(updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomi
 	if d.cfg == nil {
 		return nil, errorf(ErrPrecondition, "no forwarding pipeline config: call SetForwardingPipelineConfig first")
 	}
+	if d.journal != nil && d.realized {
+		// The batch is committed before the caller answers: a daemon
+		// killed before that point takes the whole batch back on
+		// restart (BatchJournal).
+		d.journal.BeginBatch()
+		defer d.journal.CommitBatch()
+	}
 	w := &batch{d: d, sc: sc, updates: updates, now: timeNow().UnixNano(), keepDone: atomicity != p4v1.WriteRequest_CONTINUE_ON_ERROR}
 	w.pend = make([]staged, 0, min(len(updates), flushSize))
 	switch atomicity {

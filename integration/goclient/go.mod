@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	github.com/antoninbas/p4runtime-go-client v0.0.0-20250129182037-de3748d9d859
+	github.com/cilium/ebpf v0.22.0
 	github.com/p4lang/p4runtime v1.4.0-rc.5
 	github.com/vishvananda/netns v0.0.5
 	golang.org/x/sys v0.50.0
@@ -12,7 +13,7 @@ require (
 )
 
 require (
-	github.com/sirupsen/logrus v1.9.3 // indirect
+	github.com/sirupsen/logrus v1.9.4 // indirect
 	golang.org/x/net v0.60.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/genproto/googleapis/rpc v0.0.0-20261110000943-09e21b237f2c // indirect

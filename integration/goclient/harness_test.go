@@ -107,6 +107,40 @@ func (d *daemon) stop(sig syscall.Signal) error {
 	}
 }
 
+// kill9 kills p4tcd with SIGKILL, as a crash or the OOM killer would:
+// nothing of p4tcd runs after it, its pins stay. It waits until the
+// process is gone.
+func (d *daemon) kill9(t testing.TB) {
+	t.Helper()
+	if err := d.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill p4tcd: %v", err)
+	}
+	select {
+	case err := <-d.done:
+		d.done <- err
+	case <-time.After(15 * time.Second):
+		t.Fatal("p4tcd still running 15s after SIGKILL")
+	}
+}
+
+// logged reports whether p4tcd's log has a line containing s.
+func (d *daemon) logged(s string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return strings.Contains(d.log.String(), s)
+}
+
+// serving waits until p4tcd logs that it serves: the gRPC port listens
+// (startDaemon) before a restart's Restore is done.
+func (d *daemon) serving(t testing.TB, within time.Duration) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !d.logged("p4tcd serving"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("p4tcd not serving within %v", within)
+		}
+	}
+}
+
 func (d *daemon) dial(t testing.TB) p4v1.P4RuntimeClient {
 	t.Helper()
 	conn, err := grpc.NewClient(d.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -72,8 +72,14 @@ func (r *router) denyDport(port uint16, prio int32) *p4v1.TableEntry {
 // program pushes l3router and installs next hops, routes and an ACL entry.
 func (r *router) program(devcfg, p4info string) {
 	r.t.Helper()
+	r.programInfo(devcfg, oldP4Info(r.t, p4info))
+}
+
+// programInfo is program with the P4Info given as text.
+func (r *router) programInfo(devcfg string, p4info []byte) {
+	r.t.Helper()
 	ctx := within(r.t, 30*time.Second)
-	if _, err := r.SetFwdPipeFromBytes(ctx, readFile(r.t, devcfg), oldP4Info(r.t, p4info), 1); err != nil {
+	if _, err := r.SetFwdPipeFromBytes(ctx, readFile(r.t, devcfg), p4info, 1); err != nil {
 		r.t.Fatalf("push l3router: %v", err)
 	}
 	for _, e := range []*p4v1.TableEntry{
