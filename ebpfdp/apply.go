@@ -109,15 +109,25 @@ func (p *pipeline) applyRun(ops []translator.Op) (int, error) {
 	id := ops[0].Entry.Table.ID
 	stop, err := len(ops), error(nil)
 	if len(tcIdx) > 0 {
-		n, terr := p.applyTier(p.byID[id], pick(ops, tcIdx))
+		tcOps := pick(ops, tcIdx)
+		n, terr := p.applyTier(p.byID[id], tcOps)
 		if terr != nil {
 			stop, err = tcIdx[n], terr
+		} else {
+			n = len(tcOps)
 		}
+		p.byID[id].count(tcOps[:n])
 	}
 	// The XDP tier goes up to where tc stopped: nowhere when tc's first op
 	// failed.
 	if xIdx = xIdx[:countBelow(xIdx, stop)]; len(xIdx) > 0 {
-		if n, xerr := p.applyTier(p.xdp.byID[id], pick(ops, xIdx)); xerr != nil && xIdx[n] < stop {
+		xOps := pick(ops, xIdx)
+		n, xerr := p.applyTier(p.xdp.byID[id], xOps)
+		if xerr == nil {
+			n = len(xOps)
+		}
+		p.xdp.byID[id].count(xOps[:n])
+		if xerr != nil && xIdx[n] < stop {
 			p.takeBack(p.byID[id], ops, tcIdx, xIdx[n], stop)
 			stop, err = xIdx[n], xerr
 		}
@@ -150,9 +160,12 @@ func (p *pipeline) takeBack(ts *tableState, ops []translator.Op, tierIdx []int, 
 		if i < from || i >= to {
 			continue
 		}
-		if _, err := p.applyTier(ts, []translator.Op{inverse(ops[i])}); err != nil {
+		inv := []translator.Op{inverse(ops[i])}
+		if _, err := p.applyTier(ts, inv); err != nil {
 			p.log.Error("tiers disagree on an entry", "table", ts.plan.table.Name, "tier", ts.tier, "err", err)
+			continue
 		}
+		ts.count(inv)
 	}
 }
 

@@ -112,6 +112,7 @@ var (
 	_ translator.PacketSender    = (*Backend)(nil)
 	_ translator.ExternBackend   = (*Backend)(nil)
 	_ translator.BatchJournal    = (*Backend)(nil)
+	_ translator.StatsBackend    = (*Backend)(nil)
 )
 
 // DefaultPinRoot is where a device's datapath is pinned unless
@@ -552,4 +553,34 @@ func (b *Backend) removeStale() {
 			b.log.Warn("stale pipeline not removed", "generation", g, "err", err)
 		}
 	}
+}
+
+// TableStats reports, for metrics, each table's controller entries per
+// tier, its pool of datapath-created entries and how many entries the
+// datapath created (translator.StatsBackend); `tc -s p4ctrl get` shows
+// the same on P4TC. A table whose counters cannot be read reports
+// Created 0.
+func (b *Backend) TableStats() []translator.TableStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cur == nil {
+		return nil
+	}
+	out := make([]translator.TableStats, 0, len(b.cur.tables))
+	for _, ts := range b.cur.tables {
+		st := translator.TableStats{Table: ts.plan.table.Name, SW: ts.ctl}
+		if b.cur.xdp != nil {
+			if x := b.cur.xdp.byID[ts.plan.table.ID]; x != nil {
+				st.HW = x.ctl
+			}
+		}
+		if capacity, used := ts.poolUsage(); capacity > 0 {
+			st.PoolSize, st.PoolFree = int(capacity), int(capacity)-min(int(used), int(capacity))
+			if c, err := ts.counters(); err == nil {
+				st.Created = c.Created
+			}
+		}
+		out = append(out, st)
+	}
+	return out
 }

@@ -191,6 +191,9 @@ func TestPrivilegedDatapathCreates(t *testing.T) {
 	if c := sw.ctCounters(t); c.Created != 2 || c.CreateFailed != 50 || sw.poolUsed(t) != 2 {
 		t.Fatalf("pool dry: ct %+v, pool used %d; want 2 created, 50 failed, 2 slots", c, sw.poolUsed(t))
 	}
+	if st := tableStats(t, sw.b, tblCT); st.PoolSize != 2 || st.PoolFree != 0 || st.Created != 2 || st.SW != 0 || st.HW != 0 {
+		t.Errorf("pool dry: TableStats %+v; want pool 2, 0 free, 2 created, no controller entries", st)
+	}
 
 	// Reads list the created entries, marked, with their aging and the
 	// inside port they recorded (P4 port 1).
@@ -207,6 +210,9 @@ func TestPrivilegedDatapathCreates(t *testing.T) {
 	sw.write(t, p4test.Delete(p4test.Entry{Table: tblCT, Match: ctKey("10.0.1.1", 1001, "10.0.2.1", 80)}))
 	if n := sw.poolUsed(t); n != 1 || len(sw.created(t)) != 1 {
 		t.Fatalf("after DELETE: pool used %d, %d entries", n, len(sw.created(t)))
+	}
+	if st := tableStats(t, sw.b, tblCT); st.PoolFree != 1 || st.SW != 0 {
+		t.Errorf("after DELETE: TableStats %+v; want 1 free slot, no controller entries", st)
 	}
 	sw.from(t, 1, "10.0.1.1", 1002, "10.0.2.1", 80)
 	if v := sw.from(t, 2, "10.0.2.1", 80, "10.0.1.1", 1002); v != tcActRedir {

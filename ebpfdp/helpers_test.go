@@ -216,3 +216,18 @@ func ipValid(h []byte) bool {
 func ip4(s string) []byte { a := netip.MustParseAddr(s).As4(); return a[:] }
 func u16(v uint16) []byte { return []byte{byte(v >> 8), byte(v)} }
 func u32(v uint32) []byte { return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)} }
+
+// tableStats returns what TableStats reports for a table by P4Info id.
+func tableStats(t *testing.T, b *Backend, id uint32) translator.TableStats {
+	t.Helper()
+	b.mu.Lock()
+	name := b.cur.byID[id].plan.table.Name
+	b.mu.Unlock()
+	for _, st := range b.TableStats() {
+		if st.Table == name {
+			return st
+		}
+	}
+	t.Fatalf("TableStats has no table %s", name)
+	return translator.TableStats{}
+}

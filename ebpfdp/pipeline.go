@@ -90,6 +90,25 @@ type tableState struct {
 	// cells are the table's direct cells (shared by the tiers); nil
 	// unless the table has direct resources.
 	cells *directCells
+	// ctl counts the controller entries in this tier (for TableStats);
+	// the Backend's mutex guards it.
+	ctl int
+}
+
+// count adds to ctl the controller entries that ops, applied in this
+// tier, inserted or deleted.
+func (ts *tableState) count(ops []translator.Op) {
+	for _, op := range ops {
+		if op.Entry == nil || op.Entry.Origin == translator.OriginDatapath {
+			continue
+		}
+		switch op.Kind {
+		case translator.OpInsert:
+			ts.ctl++
+		case translator.OpDelete:
+			ts.ctl--
+		}
+	}
 }
 
 // ownsSide reports whether this tier writes e's side record: the tc tier

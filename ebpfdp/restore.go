@@ -381,7 +381,21 @@ func (p *pipeline) readBack() ([]translator.SavedEntry, error) {
 	}
 	for i := range out {
 		se := &out[i]
-		if se.IdleTimeoutNs == 0 || se.IsDefault {
+		if se.IsDefault {
+			continue
+		}
+		if se.Origin != translator.OriginDatapath {
+			tc, xdp := p.tiersOf(&translator.Entry{Origin: se.Origin, Placement: se.Placement})
+			if ts := p.byID[se.TableID]; tc && ts != nil {
+				ts.ctl++
+			}
+			if p.xdp != nil {
+				if ts := p.xdp.byID[se.TableID]; xdp && ts != nil {
+					ts.ctl++
+				}
+			}
+		}
+		if se.IdleTimeoutNs == 0 {
 			continue
 		}
 		t := p.cfg.Tables[se.TableID]

@@ -112,6 +112,16 @@ func TestPrivilegedXDPTier(t *testing.T) {
 	write(translator.PlaceHW, p4test.Insert(route("10.1.0.0")))
 	write(translator.PlaceSW, p4test.Insert(route("10.2.0.0")))
 
+	tiers := func(what string, sw0, hw0, sw1, hw1 int) {
+		t.Helper()
+		lpm, nh := tableStats(t, sw.b, tblLPM), tableStats(t, sw.b, tblNexthop)
+		if lpm.SW != sw0 || lpm.HW != hw0 || nh.SW != sw1 || nh.HW != hw1 {
+			t.Errorf("%s: TableStats ipv4_lpm sw %d hw %d, nexthop sw %d hw %d; want %d %d, %d %d",
+				what, lpm.SW, lpm.HW, nh.SW, nh.HW, sw0, hw0, sw1, hw1)
+		}
+	}
+	tiers("written", 2, 2, 1, 1)
+
 	tx := packetSocket(t, l.h1, "h1e")
 	rx := packetSocket(t, l.h2, "h2e")
 	deliver := func(dst string) int {
@@ -156,6 +166,7 @@ func TestPrivilegedXDPTier(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("hw route deleted", "10.1.2.3", 0, lpm{xdpMisses: 1, tcMisses: 1})
+	tiers("hw route deleted", 2, 1, 1, 1)
 	write(translator.PlaceHW, p4test.Insert(route("10.1.0.0")))
 
 	// RECONCILE_AND_COMMIT: new programs and maps in both tiers, every
@@ -166,6 +177,7 @@ func TestPrivilegedXDPTier(t *testing.T) {
 	check("hw after reconcile", "10.1.2.3", 1, lpm{xdpHits: 1})
 	check("sw after reconcile", "10.2.2.3", 1, lpm{xdpMisses: 1, tcHits: 1})
 	check("both after reconcile", "10.3.2.3", 1, lpm{xdpHits: 1})
+	tiers("after reconcile", 2, 2, 1, 1)
 
 	// A restart keeping forwarding: Restore gives every entry back with
 	// its placement (deleting the hw route must find it in the XDP tier).
@@ -184,11 +196,13 @@ func TestPrivilegedXDPTier(t *testing.T) {
 		t.Errorf("restored entries differ:\n%v\nwant\n%v", after, before)
 	}
 	check("hw after restore", "10.1.2.3", 1, lpm{xdpHits: 1})
+	tiers("after restore", 2, 2, 1, 1)
 	if err := p4test.Write(sw.dev, p4test.Delete(route("10.1.0.0")), p4test.Delete(route("10.2.0.0"))); err != nil {
 		t.Fatalf("delete restored hw and sw routes: %v", err)
 	}
 	check("hw route deleted after restore", "10.1.2.3", 0, lpm{xdpMisses: 1, tcMisses: 1})
 	check("sw route deleted after restore", "10.2.2.3", 0, lpm{xdpMisses: 1, tcMisses: 1})
+	tiers("routes deleted after restore", 1, 1, 1, 1)
 }
 
 // Without an XDP object there is no hardware tier: entries placed hw are

@@ -19,13 +19,12 @@ import (
 // every method is safe to call without a registry. The collectors are
 // safe for concurrent use; metrics has no other state.
 //
-// Fed now: RPC counts and latencies, updates by entity and code, streams,
-// arbitration changes and failover time, pipeline changes, entries per
-// table (from the Device at scrape time), PacketOuts received. Hooks that
-// are registered but fed later, by the stream-channel fan-out and the eBPF
-// datapath: PacketIns (sent and dropped), digest lists, and the datapath
-// table stats (entries per tier, free pool slots, datapath-created entries)
-// that a translator.StatsBackend reports.
+// It counts RPCs and their latencies, updates by entity and code, streams,
+// arbitration changes and failover time, pipeline changes, PacketOuts,
+// PacketIns (sent and dropped) and digest lists; at scrape time it reads
+// the entries per table from the Device and, from a backend that is a
+// translator.StatsBackend (the eBPF datapath), entries per tier, free pool
+// slots and datapath-created entries.
 type metrics struct {
 	writes        *prometheus.CounterVec // code
 	updates       *prometheus.CounterVec // entity, code
@@ -84,13 +83,13 @@ func newMetrics(reg prometheus.Registerer, dev *translator.Device) *metrics {
 		pipelines: f.NewCounterVec(prometheus.CounterOpts{Name: "p4tcd_pipeline_config_changes_total",
 			Help: "SetForwardingPipelineConfig calls that changed the pipeline config, by action."}, []string{"action"}),
 		packetOuts: f.NewCounterVec(prometheus.CounterOpts{Name: "p4tcd_packet_outs_total",
-			Help: "PacketOut messages received, by result: not_primary, unsupported (no packet I/O in this datapath yet)."}, []string{"result"}),
+			Help: "PacketOut messages received, by result: sent, not_primary, or the gRPC code of the refusal."}, []string{"result"}),
 		packetIns: f.NewCounter(prometheus.CounterOpts{Name: "p4tcd_packet_ins_total",
-			Help: "PacketIn messages queued to controllers. Not fed yet: comes with the PacketIn fan-out."}),
+			Help: "PacketIn messages queued to controllers."}),
 		packetInDrops: f.NewCounter(prometheus.CounterOpts{Name: "p4tcd_packet_ins_dropped_total",
-			Help: "PacketIn messages dropped because a controller's queue was full. Not fed yet: comes with the PacketIn fan-out."}),
+			Help: "PacketIn messages dropped because a controller's queue was full."}),
 		digestLists: f.NewCounter(prometheus.CounterOpts{Name: "p4tcd_digest_lists_total",
-			Help: "DigestList messages sent to controllers. Not fed yet: comes with digests."}),
+			Help: "DigestList messages sent to controllers."}),
 	}
 	m.writeOK = m.writes.WithLabelValues(codes.OK.String())
 	m.readOK = m.reads.WithLabelValues(codes.OK.String())
@@ -225,13 +224,13 @@ var (
 	descTableEntries = prometheus.NewDesc("p4tcd_table_entries",
 		"Controller entries per table in the shadow store (default entries aside).", []string{"table"}, nil)
 	descTierEntries = prometheus.NewDesc("p4tcd_table_tier_entries",
-		"Controller entries per table and datapath tier (sw, hw). From a backend that reports table stats; none does yet.", []string{"table", "tier"}, nil)
+		"Controller entries per table and datapath tier (sw, hw). From a backend that reports table stats (the eBPF datapath).", []string{"table", "tier"}, nil)
 	descPoolFree = prometheus.NewDesc("p4tcd_table_pool_free_slots",
-		"Free slots of a table's pool for datapath-created entries. From a backend that reports table stats; none does yet.", []string{"table"}, nil)
+		"Free slots of a table's pool for datapath-created entries. From a backend that reports table stats (the eBPF datapath).", []string{"table"}, nil)
 	descPoolSize = prometheus.NewDesc("p4tcd_table_pool_slots",
-		"Size of a table's pool for datapath-created entries. From a backend that reports table stats; none does yet.", []string{"table"}, nil)
+		"Size of a table's pool for datapath-created entries. From a backend that reports table stats (the eBPF datapath).", []string{"table"}, nil)
 	descCreated = prometheus.NewDesc("p4tcd_datapath_created_entries_total",
-		"Entries the datapath created itself (add-on-miss) since the pipeline was committed. From a backend that reports table stats; none does yet.", []string{"table"}, nil)
+		"Entries the datapath created itself (add-on-miss) since the pipeline was committed. From a backend that reports table stats (the eBPF datapath).", []string{"table"}, nil)
 )
 
 func (c *deviceCollector) Describe(ch chan<- *prometheus.Desc) {

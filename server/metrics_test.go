@@ -152,13 +152,13 @@ func TestMetricsFromStatsBackend(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	newTestEnvWith(t, statsBackend{translator.NewNoneBackend()}, WithMetrics(reg))
 	want := `
-# HELP p4tcd_datapath_created_entries_total Entries the datapath created itself (add-on-miss) since the pipeline was committed. From a backend that reports table stats; none does yet.
+# HELP p4tcd_datapath_created_entries_total Entries the datapath created itself (add-on-miss) since the pipeline was committed. From a backend that reports table stats (the eBPF datapath).
 # TYPE p4tcd_datapath_created_entries_total counter
 p4tcd_datapath_created_entries_total{table="ExactOne"} 12
-# HELP p4tcd_table_pool_free_slots Free slots of a table's pool for datapath-created entries. From a backend that reports table stats; none does yet.
+# HELP p4tcd_table_pool_free_slots Free slots of a table's pool for datapath-created entries. From a backend that reports table stats (the eBPF datapath).
 # TYPE p4tcd_table_pool_free_slots gauge
 p4tcd_table_pool_free_slots{table="ExactOne"} 90
-# HELP p4tcd_table_tier_entries Controller entries per table and datapath tier (sw, hw). From a backend that reports table stats; none does yet.
+# HELP p4tcd_table_tier_entries Controller entries per table and datapath tier (sw, hw). From a backend that reports table stats (the eBPF datapath).
 # TYPE p4tcd_table_tier_entries gauge
 p4tcd_table_tier_entries{table="ExactOne",tier="hw"} 2
 p4tcd_table_tier_entries{table="ExactOne",tier="sw"} 5

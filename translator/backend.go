@@ -94,7 +94,7 @@ type AtomicBackend interface {
 // metrics: where controller entries live and the state of the pools of
 // datapath-created entries. The server asks at every metrics scrape, so
 // TableStats must be cheap and safe to call concurrently with the Device's
-// calls. No backend implements it yet; the eBPF datapath will.
+// calls. The eBPF datapath implements it.
 type StatsBackend interface {
 	Backend
 	// TableStats reports each table that has datapath state.
