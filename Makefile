@@ -25,11 +25,7 @@ test: ## run every test (privileged ones need root), then each fuzz target brief
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 15m ./...
 	cd integration/goclient && $(GO) vet ./... && $(GO) test -count=1 -timeout 5m ./...
-	@for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; fn=$${t##*:}; \
-		echo "fuzz $$fn ($(FUZZTIME))"; \
-		$(GO) test -run '^$$' -fuzz "^$$fn\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 2s $$pkg || exit 1; \
-	done
+	@GO=$(GO) FUZZTIME=$(FUZZTIME) .ci/fuzz $(FUZZ_TARGETS)
 
 .PHONY: test-short
 test-short: ## unit tests only, no root needed
