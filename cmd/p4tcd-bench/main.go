@@ -18,7 +18,7 @@ import (
 )
 
 func main() {
-	rows, failed, err := parse(os.Stdin)
+	rows, failed, err := parse(os.Stdin, os.Stderr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "p4tcd-bench:", err)
 		os.Exit(1)
@@ -46,8 +46,10 @@ var skipped = map[string]bool{"ns/op": true, "B/op": true, "allocs/op": true, "M
 
 // parse reads go test output: "pkg: X" lines name the package of the
 // benchmark lines that follow; a benchmark line is
-// "BenchmarkName-P  N  v unit  v unit ...".
-func parse(r io.Reader) ([]row, bool, error) {
+// "BenchmarkName-P  N  v unit  v unit ...". As it goes it writes a line
+// per package and per result to progress, so that a run of several
+// minutes shows where it is.
+func parse(r io.Reader, progress io.Writer) ([]row, bool, error) {
 	var rows []row
 	pkg, failed := "", false
 	sc := bufio.NewScanner(r)
@@ -57,6 +59,7 @@ func parse(r io.Reader) ([]row, bool, error) {
 		switch {
 		case strings.HasPrefix(line, "pkg: "):
 			pkg = strings.TrimPrefix(strings.TrimPrefix(line, "pkg: "), "github.com/p4tcd/p4tcd/")
+			fmt.Fprintf(progress, "bench: %s\n", pkg)
 		case strings.HasPrefix(line, "--- FAIL") || strings.HasPrefix(line, "FAIL"):
 			failed = true
 		case strings.HasPrefix(line, "Benchmark"):
@@ -81,6 +84,7 @@ func parse(r io.Reader) ([]row, bool, error) {
 			}
 			if len(rw.metrics) > 0 {
 				rows = append(rows, rw)
+				fmt.Fprintf(progress, "bench:   %s (%d done)\n", rw.name, len(rows))
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 )
@@ -15,9 +16,13 @@ pkg: github.com/p4tcd/p4tcd/translator
 BenchmarkDeviceWrite/lpm-2  	 300	 863021 ns/op	 2317451 entries/s	 11.05 ratio_to_map	 1003739 B/op	 6028 allocs/op
 PASS
 `
-	rows, failed, err := parse(strings.NewReader(in))
+	var progress bytes.Buffer
+	rows, failed, err := parse(strings.NewReader(in), &progress)
 	if err != nil || failed || len(rows) != 2 {
 		t.Fatalf("rows %+v failed %v err %v", rows, failed, err)
+	}
+	if want := "bench: integration\nbench:   PrivilegedWritePath/exact/x1 (1 done)\nbench: translator\nbench:   DeviceWrite/lpm (2 done)\n"; progress.String() != want {
+		t.Errorf("progress:\n%s\nwant\n%s", progress.String(), want)
 	}
 	if rows[1].name != "DeviceWrite/lpm" || len(rows[1].metrics) != 2 {
 		t.Errorf("row %+v: want DeviceWrite/lpm with entries/s and ratio_to_map only", rows[1])
@@ -29,7 +34,7 @@ PASS
 			t.Errorf("table lacks %q:\n%s", want, out.String())
 		}
 	}
-	if _, failed, _ := parse(strings.NewReader("--- FAIL: BenchmarkX\n")); !failed {
+	if _, failed, _ := parse(strings.NewReader("--- FAIL: BenchmarkX\n"), io.Discard); !failed {
 		t.Error("a failed benchmark was not noticed")
 	}
 }
