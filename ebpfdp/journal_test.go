@@ -527,6 +527,8 @@ func FuzzJournalRecord(f *testing.F) {
 	f.Add([]byte{16, 0, 0, 0, jkDefault, 0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 0})
 	f.Add([]byte{24, 0, 0, 0, jkRows, jfPrev, 0, 0, 2, 0, 3, 0, 1, 0, 0, 0, 1, 2, 3, 4, 5, 0, 0, 0})
 	f.Add([]byte{16, 0, 0, 0, jkName, 0, 0, 0, 3, 0, 'a', '/', 'b', 0, 0, 0})
+	f.Add(append([]byte{48, 0, 0, 0, jkExt, 0, 0, 0, 1, 0, 0, 0}, make([]byte, 36)...))
+	f.Add(append([]byte{56, 0, 0, 0, jkCounters, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5}, make([]byte, 39)...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rs, n, err := decodeJournalRec(b)
 		if err != nil {

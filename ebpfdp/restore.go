@@ -279,6 +279,9 @@ func openPipeline(dir string, gen uint64, ports *portMap, log *slog.Logger) (*pi
 		return fail(err)
 	}
 	p.side.jr = p.jr
+	if p.ext != nil {
+		p.ext.jr = p.jr
+	}
 	return p, raw, nil
 }
 
