@@ -402,3 +402,58 @@ func TestPoolNeedsDataCreate(t *testing.T) {
 		t.Errorf("pool on port_zone (no data-path create): %v", err)
 	}
 }
+
+// Restore counts the pool's use again from the entries the datapath
+// created that are in the table: a use left too high (a p4tcd killed
+// between deleting such an entry and giving its slot back) or too low
+// is set to the true count, and a pool left looking full creates again.
+func TestPrivilegedPoolRecount(t *testing.T) {
+	testutil.Privileged(t)
+	sw := newCTSwitch(t, true, 4, 60000)
+	for i := range 3 {
+		if v := sw.from(t, 1, "10.0.1.1", uint16(1000+i), "10.0.2.1", 80); v != tcActRedir {
+			t.Fatalf("flow %d: verdict %d", i, v)
+		}
+	}
+	if n := sw.poolUsed(t); n != 3 {
+		t.Fatalf("pool used %d, want 3", n)
+	}
+	pool := filepath.Join(sw.b.genDir(sw.b.cur.gen), "maps", sw.b.cur.byID[tblCT].plan.poolMap())
+	for _, bad := range []uint32{4, 0, 1 << 31} {
+		// Corrupt the pinned pool's use behind p4tcd's back, then
+		// restart.
+		m, err := ebpf.LoadPinnedMap(pool, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Update(uint32(0), [2]uint32{4, bad}, ebpf.UpdateAny); err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+		if err := sw.b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sw.openCT(t, true)
+		if ok, err := sw.dev.Restore(); err != nil || !ok {
+			t.Fatalf("restore: %v %v", ok, err)
+		}
+		if c, n, _ := sw.b.Pool(tblCT); n != 3 || c != 4 {
+			t.Errorf("pool used %d of %d after a restore from %d, want 3 of 4", n, c, bad)
+		}
+	}
+	// The recount gave the slot back: one more flow fits, then the pool
+	// is full.
+	if v := sw.from(t, 1, "10.0.1.1", 2000, "10.0.2.1", 80); v != tcActRedir || sw.poolUsed(t) != 4 {
+		t.Errorf("a fourth flow: verdict %d, pool used %d", v, sw.poolUsed(t))
+	}
+	// A count the datapath raced with (the use moved since the count
+	// began: here from 99 to 4) is not set; the table is counted again.
+	if err := sw.b.cur.settlePool(sw.b.cur.byID[tblCT], 99, 1); err != nil || sw.poolUsed(t) != 4 {
+		t.Errorf("a count of 1 begun at 99 with 4 entries: pool used %d (%v), want 4", sw.poolUsed(t), err)
+	}
+	before := sw.ctCounters(t).CreateFailed
+	sw.from(t, 1, "10.0.1.1", 2001, "10.0.2.1", 80)
+	if n := sw.poolUsed(t); n != 4 || sw.ctCounters(t).CreateFailed != before+1 {
+		t.Errorf("a fifth flow on a full pool: pool used %d, failed creates %d (before %d)", n, sw.ctCounters(t).CreateFailed, before)
+	}
+}

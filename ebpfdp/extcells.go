@@ -28,12 +28,17 @@ func (x *extState) perCPUCell(d translator.CounterData) []counterVal {
 }
 
 // writeCounterCells sets cell idx (-1: every cell) of a per-CPU counter
-// map to d.
+// map to d, journaled.
 func (x *extState) writeCounterCells(m *ebpf.Map, cells uint32, idx int64, d translator.CounterData, what string) error {
+	written, err := x.journalCounters(m, cells, idx, d)
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	if idx >= 0 {
 		if err := m.Put(uint32(idx), x.perCPUCell(d)); err != nil {
 			return mapError(err, "%s: write cell %d", what, idx)
 		}
+		written()
 		return nil
 	}
 	one := x.perCPUCell(d)
@@ -49,6 +54,7 @@ func (x *extState) writeCounterCells(m *ebpf.Map, cells uint32, idx int64, d tra
 			return mapError(err, "%s: write every cell", what)
 		}
 	}
+	written()
 	return nil
 }
 
@@ -212,6 +218,15 @@ func (x *extState) writeRegister(w *translator.RegisterWrite) error {
 		return noExtern("register %s", w.Register.Name)
 	}
 	cell := registerCell(rp, w.Value)
+	var err error
+	if w.Index >= 0 {
+		err = x.journalRows(m, false, u32Key(uint32(w.Index)))
+	} else {
+		err = x.journalArray(m, rp.cells, false)
+	}
+	if err != nil {
+		return fmt.Errorf("register %s: %w", w.Register.Name, err)
+	}
 	if w.Index >= 0 {
 		if err := m.Put(uint32(w.Index), cell); err != nil {
 			return mapError(err, "register %s: write cell %d", w.Register.Name, w.Index)
@@ -349,8 +364,18 @@ func meterCell(m *translator.Meter, c *translator.MeterConfig, now uint64) []byt
 
 // writeMeterCells configures cell idx (-1: every cell) of a meter map,
 // under the cells' spin locks (BPF_F_LOCK): a packet sees the old
-// configuration or the new one with full buckets.
-func writeMeterCells(mm *ebpf.Map, cells uint32, idx int64, cell []byte, what string) error {
+// configuration or the new one with full buckets. The cells are
+// journaled.
+func (x *extState) writeMeterCells(mm *ebpf.Map, cells uint32, idx int64, cell []byte, what string) error {
+	var err error
+	if idx >= 0 {
+		err = x.journalRows(mm, true, u32Key(uint32(idx)))
+	} else {
+		err = x.journalArray(mm, cells, true)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
 	if idx >= 0 {
 		if err := mm.Update(uint32(idx), cell, ebpf.UpdateLock); err != nil {
 			return mapError(err, "%s: configure cell %d", what, idx)
@@ -384,7 +409,7 @@ func (p *pipeline) writeMeter(w *translator.MeterWrite) error {
 	if err := x.saveMeter(w); err != nil {
 		return err
 	}
-	return writeMeterCells(mm, mp.cells, w.Index, meterCell(w.Meter, w.Config, meterNow()), "meter "+w.Meter.Name)
+	return x.writeMeterCells(mm, mp.cells, w.Index, meterCell(w.Meter, w.Config, meterNow()), "meter "+w.Meter.Name)
 }
 
 // Direct cells.
@@ -497,7 +522,7 @@ func (p *pipeline) writeCells(e *translator.Entry, cell uint32, counter, meter b
 		}
 	}
 	if meter && t.DirectMeter != nil {
-		if err := writeMeterCells(x.dmeters[t.ID], 0, int64(cell), meterCell(t.DirectMeter, d.Meter, meterNow()), "table "+t.Name+": direct meter"); err != nil {
+		if err := x.writeMeterCells(x.dmeters[t.ID], 0, int64(cell), meterCell(t.DirectMeter, d.Meter, meterNow()), "table "+t.Name+": direct meter"); err != nil {
 			return err
 		}
 	}

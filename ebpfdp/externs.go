@@ -46,6 +46,14 @@ type extState struct {
 	recs  map[sideRef][]byte
 	// ncpu is the number of possible CPUs (per-CPU values).
 	ncpu int
+	// jr is the pipeline's batch journal: extern writes made while a
+	// batch is open are journaled first (extjournal.go). The store's own
+	// jr stays nil: its records are journaled as extern records, not as
+	// side records.
+	jr *journal
+	// pins names each extern map by its pin path under the generation
+	// directory (the journal's name for it); built on first use.
+	pins map[*ebpf.Map]string
 }
 
 // maps lists the extern maps by name, for pinning, sharing with the XDP

@@ -75,14 +75,17 @@ func extRef(kind byte, extern uint32, id int64) sideRef {
 	return r
 }
 
-// putRecord writes a record (v JSON-encoded) and returns how to undo it:
-// put back what was there before.
+// putRecord writes a record (v JSON-encoded), journaled, and returns how
+// to undo it: put back what was there before.
 func (x *extState) putRecord(ref sideRef, v any) (undo func(), err error) {
 	rec, err := json.Marshal(v)
 	if err != nil {
 		return nil, translator.Errorf(translator.ErrInternal, "encode extern record: %v", err)
 	}
 	prev, had := x.recs[ref]
+	if err := x.journalRecords(ref); err != nil {
+		return nil, err
+	}
 	if _, err := x.store.put([]sideRef{ref}, [][]byte{rec}); err != nil {
 		return nil, err
 	}
@@ -98,7 +101,11 @@ func (x *extState) putRecord(ref sideRef, v any) (undo func(), err error) {
 	}, nil
 }
 
+// delRecord removes a record, journaled.
 func (x *extState) delRecord(ref sideRef) error {
+	if err := x.journalRecords(ref); err != nil {
+		return err
+	}
 	delete(x.recs, ref)
 	return x.store.del([]sideRef{ref})
 }
@@ -114,6 +121,9 @@ func (x *extState) saveMeter(w *translator.MeterWrite) error {
 			if ref.table == id && ref.id[0] == recMeter {
 				drop = append(drop, ref)
 			}
+		}
+		if err := x.journalRecords(drop...); err != nil {
+			return err
 		}
 		for _, ref := range drop {
 			delete(x.recs, ref)

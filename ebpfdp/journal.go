@@ -34,11 +34,19 @@ import (
 // before its op, so undo is right whether or not the op took effect, and
 // running it twice does no harm.
 //
+// Extern writes are journaled the same way (extjournal.go): the rows of
+// the extern maps they change (members, groups, multicast groups, clone
+// sessions, value set keys, register and meter cells) with their previous
+// values, the extern records (p4tcd_externs) with their previous bytes,
+// and counter cells with their previous sums and the value written, so
+// that undo takes back the controller's write and keeps what the datapath
+// counted since.
+//
 // What is not journaled is rebuilt from what is: ternary tables' hashes,
 // mask lists and top priorities from the side records (Restore resyncs
 // them), default slots from the default's side record. Deletes of entries
 // the datapath created are not taken back (the datapath makes them again
-// on the next packet), nor are extern writes.
+// on the next packet).
 //
 // Segment layout: each segment is an mmapable BPF array of
 // journalSegSize bytes pinned at <gen>/journal/<i>. Every segment starts
@@ -49,18 +57,26 @@ import (
 //	offset 16  u64 sequence number of the last batch begun
 //	offset 24  u32 segments the open batch uses
 //	offset 32  u64 changes journaled in the open batch (a map row, a side
-//	           record or a default action each)
+//	           or extern record, a default action or a counter cell each)
 //
 // Records follow the header (segment 0) or the u64 (other segments), 8-byte
 // aligned, never across segments:
 //
 //	u32 length (with this header and padding), u8 kind, u8 flags, u16 a
 //	kind 1 name: a = map index; u16 length, the map's pin path under <gen>
-//	kind 2 rows: a = map index, flags 1 = prev values present; u16 key
-//	             size, u16 value size, u32 count, the keys, the prev values
+//	kind 2 rows: a = map index, flags 1 = prev values present, 2 = the
+//	             values hold a spin lock (written back with BPF_F_LOCK);
+//	             u16 key size, u16 value size, u32 count, the keys, the
+//	             prev values
 //	kind 3 side: flags 1 = prev present; u32 table, u8 id[24], u32 length,
 //	             prev record
 //	kind 4 default: u32 table
+//	kind 5 extern record: kind 3's layout, a record of p4tcd_externs
+//	kind 6 counter cells: a = map index (a per-CPU counter map); u32
+//	             state (0 journaled, 1 written: the write took effect),
+//	             u32 count, u32 first cell, u32 reserved, u64 packets and
+//	             u64 bytes written, then count × {u64 packets, u64 bytes},
+//	             each cell's value before, summed over CPUs
 //
 // A record becomes part of the batch when the segment's end moves past it
 // (publish: an atomic store after the records of a run are written), and
@@ -88,12 +104,20 @@ const (
 
 	jrecHead = 8
 
-	jkName    = 1
-	jkRows    = 2
-	jkSide    = 3
-	jkDefault = 4
+	jkName     = 1
+	jkRows     = 2
+	jkSide     = 3
+	jkDefault  = 4
+	jkExt      = 5
+	jkCounters = 6
 
 	jfPrev = 1
+	jfLock = 2
+
+	// States of a counter record: the write it describes may or may not
+	// have taken effect, or it did.
+	jcJournaled = 0
+	jcWritten   = 1
 )
 
 var errJournalRecord = errors.New("malformed journal record")
@@ -318,6 +342,12 @@ const rowsHead = jrecHead + 8
 // the record's key and value areas for the caller to fill, row i at
 // i·ks and i·vs. publish before changing the rows.
 func (j *journal) rows(idx uint16, ks, vs, n int) (m int, keys, vals []byte, err error) {
+	return j.rowsLocked(idx, ks, vs, n, false)
+}
+
+// rowsLocked is rows for a map whose values hold a spin lock when lock is
+// set: undo writes them back under it.
+func (j *journal) rowsLocked(idx uint16, ks, vs, n int, lock bool) (m int, keys, vals []byte, err error) {
 	if ks <= 0 || ks > 0xffff || vs < 0 || vs > 0xffff || n <= 0 {
 		return 0, nil, nil, translator.Errorf(translator.ErrInternal, "journal: %d rows of %d+%d bytes", n, ks, vs)
 	}
@@ -338,6 +368,9 @@ func (j *journal) rows(idx uint16, ks, vs, n int) (m int, keys, vals []byte, err
 	if vs > 0 {
 		flags = jfPrev
 	}
+	if lock {
+		flags |= jfLock
+	}
 	rec, err := j.add(pad8(rowsHead+m*(ks+vs)), jkRows, flags, idx, m)
 	if err != nil {
 		return 0, nil, nil, err
@@ -353,6 +386,17 @@ func (j *journal) rows(idx uint16, ks, vs, n int) (m int, keys, vals []byte, err
 // side records that a side record is about to change; prev is its bytes
 // before, nil if there was none. publish before changing it.
 func (j *journal) side(ref sideRef, prev []byte) error {
+	return j.record(jkSide, ref, prev)
+}
+
+// ext records that a record of the extern store is about to change, as
+// side does for side records.
+func (j *journal) ext(ref sideRef, prev []byte) error {
+	return j.record(jkExt, ref, prev)
+}
+
+// record journals a change of a side or extern store record.
+func (j *journal) record(kind byte, ref sideRef, prev []byte) error {
 	if !j.active() {
 		return nil
 	}
@@ -361,7 +405,7 @@ func (j *journal) side(ref sideRef, prev []byte) error {
 	if prev != nil {
 		flags = jfPrev
 	}
-	rec, err := j.add(n, jkSide, flags, 0, 1)
+	rec, err := j.add(n, kind, flags, 0, 1)
 	if err != nil {
 		return err
 	}
@@ -370,6 +414,41 @@ func (j *journal) side(ref sideRef, prev []byte) error {
 	ne.PutUint32(rec[36:], uint32(len(prev)))
 	copy(rec[40:], prev)
 	return nil
+}
+
+// counterHead is the size of a counter record before its cells;
+// counterCellSize the size of a cell's value in it.
+const (
+	counterHead     = jrecHead + 32
+	counterCellSize = 16
+)
+
+// counters adds a record for up to n cells of the per-CPU counter map
+// idx, from cell first on, that are about to be set to w. It returns how
+// many cells the record holds (fewer than n when the segment is full),
+// the area for their values before (summed over CPUs: packets then
+// bytes, counterCellSize bytes a cell) for the caller to fill, and the
+// record's state word, to be set to jcWritten once the write took
+// effect. publish before writing the cells.
+func (j *journal) counters(idx uint16, first uint32, n int, w counterVal) (m int, prev []byte, state *uint32, err error) {
+	if n <= 0 {
+		return 0, nil, nil, translator.Errorf(translator.ErrInternal, "journal: %d counter cells", n)
+	}
+	fit := func(free int) int { return min(n, (free-counterHead)/counterCellSize) }
+	if m = fit(journalSegSize - j.off); m <= 0 {
+		m = fit(journalSegSize - max(jHeadSize, jSegHead)) // in the next segment
+	}
+	rec, err := j.add(counterHead+m*counterCellSize, jkCounters, 0, idx, m)
+	if err != nil {
+		return 0, nil, nil, err
+	}
+	ne.PutUint32(rec[8:], jcJournaled)
+	ne.PutUint32(rec[12:], uint32(m))
+	ne.PutUint32(rec[16:], first)
+	ne.PutUint32(rec[20:], 0)
+	ne.PutUint64(rec[24:], w.Packets)
+	ne.PutUint64(rec[32:], w.Bytes)
+	return m, rec[counterHead:], (*uint32)(unsafe.Pointer(&rec[8])), nil
 }
 
 // dflt records, and publishes, that a table's default action is about to
@@ -396,12 +475,18 @@ func (j *journal) active() bool { return j != nil && j.open && len(j.segs) > 0 }
 type journalRec struct {
 	kind  byte
 	prev  bool
+	lock  bool // rows: the map's values hold a spin lock
 	a     uint16
 	name  string // name
 	key   []byte // rows
-	val   []byte // rows, side (the previous value or record)
-	table uint32 // side, default
-	id    sideID // side
+	val   []byte // rows, side, ext (the previous value or record), counters (the cells' sums before)
+	table uint32 // side, default, ext
+	id    sideID // side, ext
+	// Counter cells: the first, how many, the value written, and the
+	// record itself in the journal's memory (undo updates its state).
+	first, count uint32
+	written      counterVal
+	raw          []byte
 }
 
 // pending returns the records of a batch the journal shows begun and not
@@ -452,7 +537,7 @@ func decodeJournalRec(b []byte) ([]journalRec, int, error) {
 		return nil, 0, fmt.Errorf("%w: length %d", errJournalRecord, n)
 	}
 	b = b[:n]
-	r.kind, r.prev, r.a = b[4], b[5]&jfPrev != 0, ne.Uint16(b[6:])
+	r.kind, r.prev, r.lock, r.a = b[4], b[5]&jfPrev != 0, b[5]&jfLock != 0, ne.Uint16(b[6:])
 	p := b[jrecHead:]
 	cut := func(off, l int) []byte {
 		if off < 0 || l < 0 || off+l > len(p) {
@@ -490,7 +575,7 @@ func decodeJournalRec(b []byte) ([]journalRec, int, error) {
 			}
 		}
 		return out, n, nil
-	case jkSide:
+	case jkSide, jkExt:
 		if len(p) < 32 {
 			return nil, 0, errJournalRecord
 		}
@@ -506,6 +591,17 @@ func decodeJournalRec(b []byte) ([]journalRec, int, error) {
 			return nil, 0, errJournalRecord
 		}
 		r.table = ne.Uint32(p)
+	case jkCounters:
+		if len(p) < counterHead-jrecHead {
+			return nil, 0, errJournalRecord
+		}
+		r.count, r.first = ne.Uint32(p[4:]), ne.Uint32(p[8:])
+		r.written = counterVal{Packets: ne.Uint64(p[16:]), Bytes: ne.Uint64(p[24:])}
+		if r.count == 0 || uint64(r.count) > uint64(len(p)-32)/counterCellSize {
+			return nil, 0, fmt.Errorf("%w: %d counter cells in %d", errJournalRecord, r.count, n)
+		}
+		r.val = cut(32, int(r.count)*counterCellSize)
+		r.raw = b
 	default:
 		return nil, 0, fmt.Errorf("%w: kind %d", errJournalRecord, r.kind)
 	}
@@ -523,7 +619,7 @@ type JournalState struct {
 	// batch the next Restore takes back.
 	Applying bool
 	// Changes counts the changes journaled in the open batch: map rows,
-	// side records, default actions.
+	// side and extern records, default actions, counter cells.
 	Changes uint64
 }
 
@@ -561,10 +657,10 @@ func ReadPinnedJournal(pinRoot string) (JournalState, error) {
 
 // rollback takes back a batch the journal shows begun and never
 // committed, before Restore reads the maps: last record first, each row
-// put back as it was (or deleted), each side record put back (or
-// removed), then the default slots of the tables whose default changed
-// rewritten from their side records (the program's initial default when
-// there is none). It then marks the batch done and returns its sequence
+// put back as it was (or deleted), each side and extern record put back
+// (or removed), each counter cell set back (undoCounters), then the
+// default slots of the tables whose default changed rewritten from their
+// side records (the program's initial default when there is none). It then marks the batch done and returns its sequence
 // number and how many changes it undid (0: nothing was pending). A
 // failure leaves the batch pending, so the next Restore tries again.
 func (p *pipeline) rollback() (seq uint64, changes int, err error) {
@@ -579,7 +675,11 @@ func (p *pipeline) rollback() (seq uint64, changes int, err error) {
 	}
 	atomic.StoreUint32(p.jr.segs[0].u32(jStateOff), jStateIdle)
 	for _, r := range recs {
-		if r.kind != jkName {
+		switch r.kind {
+		case jkName:
+		case jkCounters:
+			changes += int(r.count)
+		default:
 			changes++
 		}
 	}
@@ -610,6 +710,11 @@ func (p *pipeline) undo(recs []journalRec) error {
 	if _, err := p.side.load(); err != nil {
 		return err
 	}
+	if p.ext != nil {
+		if _, err := p.ext.store.load(); err != nil {
+			return fmt.Errorf("read %s: %w", extStoreName, err)
+		}
+	}
 	dflts := map[uint32]bool{}
 	for i := len(recs) - 1; i >= 0; i-- {
 		r := &recs[i]
@@ -619,9 +724,13 @@ func (p *pipeline) undo(recs []journalRec) error {
 			if m == nil {
 				return fmt.Errorf("%w: row of unnamed map %d", errJournalRecord, r.a)
 			}
+			flags := ebpf.UpdateAny
+			if r.lock {
+				flags = ebpf.UpdateLock
+			}
 			var err error
 			if r.prev {
-				err = m.Update(r.key, r.val, ebpf.UpdateAny)
+				err = m.Update(r.key, r.val, flags)
 			} else if err = m.Delete(r.key); errors.Is(err, ebpf.ErrKeyNotExist) {
 				err = nil
 			}
@@ -637,6 +746,27 @@ func (p *pipeline) undo(recs []journalRec) error {
 				if _, err := p.side.put([]sideRef{ref}, [][]byte{r.val}); err != nil {
 					return err
 				}
+			}
+		case jkExt:
+			if p.ext == nil {
+				return fmt.Errorf("%w: an extern record in a pipeline without externs", errJournalRecord)
+			}
+			ref := sideRef{table: r.table, id: r.id}
+			if err := p.ext.store.del([]sideRef{ref}); err != nil {
+				return err
+			}
+			if r.prev {
+				if _, err := p.ext.store.put([]sideRef{ref}, [][]byte{r.val}); err != nil {
+					return err
+				}
+			}
+		case jkCounters:
+			m := maps[r.a]
+			if m == nil || p.ext == nil {
+				return fmt.Errorf("%w: counter cells of unnamed map %d", errJournalRecord, r.a)
+			}
+			if err := p.ext.undoCounters(m, r); err != nil {
+				return err
 			}
 		case jkDefault:
 			dflts[r.table] = true

@@ -35,18 +35,30 @@ type crashing struct {
 }
 
 func (c *crashing) Apply(ops []translator.Op) (int, error) {
+	c.pass(len(ops), func(n int) { c.Backend.Apply(ops[:n]) })
+	return c.Backend.Apply(ops)
+}
+
+// ApplyExterns dies as Apply does: table and extern ops count alike.
+func (c *crashing) ApplyExterns(ops []translator.ExternOp) (int, error) {
+	c.pass(len(ops), func(n int) { c.Backend.ApplyExterns(ops[:n]) })
+	return c.Backend.ApplyExterns(ops)
+}
+
+// pass lets n ops through, or applies those that are left (with apply)
+// and dies.
+func (c *crashing) pass(n int, apply func(n int)) {
 	if c.dead {
 		panic(errCrash)
 	}
-	if c.left >= 0 && len(ops) > c.left {
-		c.Backend.Apply(ops[:c.left])
+	if c.left >= 0 && n > c.left {
+		apply(c.left)
 		c.dead = true
 		panic(errCrash)
 	}
 	if c.left >= 0 {
-		c.left -= len(ops)
+		c.left -= n
 	}
-	return c.Backend.Apply(ops)
 }
 
 func (c *crashing) BeginBatch() {
@@ -66,8 +78,8 @@ func (c *crashing) CommitBatch() {
 	c.Backend.CommitBatch()
 }
 
-// cutSwitch is l3router with its XDP tier on a pin root that outlives the
-// Backends the test kills.
+// cutSwitch is a pipeline (l3router with its XDP tier, or ecmp) on a pin
+// root that outlives the Backends the test kills.
 type cutSwitch struct {
 	t     *testing.T // the test that owns the Backends
 	ns    *testutil.NetNS
@@ -76,14 +88,23 @@ type cutSwitch struct {
 	b     *Backend
 	dev   *translator.Device
 	cr    *crashing
+	// reads lists what Reads of the pipeline's externs return (nil:
+	// none).
+	reads func(t *testing.T) []string
 }
 
 func newCutSwitch(t *testing.T) *cutSwitch {
 	t.Helper()
 	ns, ports := portNS(t)
+	return newCutSwitchOn(t, ns, ports, l3XDPPipeline(t))
+}
+
+// newCutSwitchOn commits a pipeline on ports of ns.
+func newCutSwitchOn(t *testing.T, ns *testutil.NetNS, ports map[uint32]string, cfg p4test.Config) *cutSwitch {
+	t.Helper()
 	sw := &cutSwitch{t: t, ns: ns, ports: ports, root: filepath.Join(tempBPFFS(t), "p4tcd")}
 	sw.open(t)
-	if err := sw.dev.SetPipeline(p4test.Commit, l3XDPPipeline(t)); err != nil {
+	if err := sw.dev.SetPipeline(p4test.Commit, cfg); err != nil {
 		t.Fatal(err)
 	}
 	return sw
@@ -130,14 +151,19 @@ func (sw *cutSwitch) write(t *testing.T, sc *translator.Scope, atom p4v1.WriteRe
 	return false
 }
 
-// state is what the switch holds: every entry a Read returns, and every
-// row of the maps the datapath and a restart read (entries of both tiers,
-// default slots, mask lists, side records). Ternary tables are shown by
-// mask, not mask id: a restart may give a mask that went and came back a
-// new id (ids only grow), which the datapath cannot tell apart.
+// state is what the switch holds: every entry a Read returns (and every
+// extern), and every row of the maps the datapath and a restart read
+// (entries of both tiers, default slots, mask lists, side records, extern
+// maps and records; counter cells summed over CPUs, as Reads see them).
+// Ternary tables are shown by mask, not mask id: a restart may give a mask
+// that went and came back a new id (ids only grow), which the datapath
+// cannot tell apart.
 func (sw *cutSwitch) state(t *testing.T) (read []string, kernel map[string]string) {
 	t.Helper()
 	read = readAll(t, sw.dev)
+	if sw.reads != nil {
+		read = append(read, sw.reads(t)...)
+	}
 	kernel = map[string]string{}
 	dump := func(what string, m *ebpf.Map, key func([]byte) string) {
 		k, v := make([]byte, m.KeySize()), make([]byte, m.ValueSize())
@@ -191,6 +217,26 @@ func (sw *cutSwitch) state(t *testing.T) (read []string, kernel map[string]strin
 		}
 	}
 	dump("side", p.side.m, hex.EncodeToString)
+	if x := p.ext; x != nil {
+		for name, m := range x.maps() {
+			if m.Type() != ebpf.PerCPUArray {
+				dump(name, m, hex.EncodeToString)
+				continue
+			}
+			sums := make([]translator.CounterData, m.MaxEntries())
+			idx := make([]uint32, len(sums))
+			for i := range idx {
+				idx[i] = uint32(i)
+			}
+			if err := x.sumCounters(m, idx, sums); err != nil {
+				t.Fatalf("dump %s: %v", name, err)
+			}
+			for i, d := range sums {
+				kernel[fmt.Sprintf("%s %d", name, i)] = fmt.Sprint(d)
+			}
+		}
+		dump("externs", x.store.m, hex.EncodeToString)
+	}
 	return read, kernel
 }
 
@@ -301,56 +347,66 @@ func TestPrivilegedJournalCutBatch(t *testing.T) {
 		{"placed-sw", placed(translator.PlaceSW), p4test.ContinueOnError, inserts(91)},
 		{"rollback-on-error", nil, p4v1.WriteRequest_ROLLBACK_ON_ERROR, failing},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			read, kernel := sw.state(t)
-			for cut := 0; ; cut++ {
-				if cut > 200 {
-					t.Fatal("the batch never completes")
-				}
-				sw.cr.left = cut
-				seq := sw.b.cur.jr.segs[0].u64(jSeqOff)
-				crashed := sw.write(t, tc.sc, tc.atom, tc.us)
-				wantRead, wantKernel := read, kernel
-				js, err := ReadPinnedJournal(sw.root)
-				if err != nil || js.Applying != crashed || js.Seq != atomic.LoadUint64(seq) || js.Generation != sw.b.cur.gen {
-					t.Errorf("journal after the Write (killed: %v, batch %d): %+v %v", crashed, atomic.LoadUint64(seq), js, err)
-				}
-				what := fmt.Sprintf("killed after %d ops", cut)
-				if !crashed {
-					// Committed and answered, then killed: the batch
-					// stays.
-					wantRead, wantKernel = sw.state(t)
-					what = "killed after the answer"
-					if slices.Equal(wantRead, read) && tc.atom != p4v1.WriteRequest_ROLLBACK_ON_ERROR {
-						t.Fatal("the batch changed nothing")
-					}
-				}
-				sw.restart(t)
-				sw.sameState(t, what, wantRead, wantKernel)
-				if t.Failed() {
-					return
-				}
-				// A p4tcd killed while rolling back: the next one rolls
-				// back again.
-				if cut > 0 && crashed {
-					atomic.StoreUint32(sw.b.cur.jr.segs[0].u32(jStateOff), jStateApplying)
-					sw.restart(t)
-					sw.sameState(t, what+", rolled back twice", wantRead, wantKernel)
-				}
-				if atomic.LoadUint32(sw.b.cur.jr.segs[0].u32(jStateOff)) != jStateIdle {
-					t.Errorf("%s: the journal is left open", what)
-				}
-				if !crashed {
-					if cut <= len(tc.us) {
-						t.Errorf("only %d ops of %d updates reached the datapath", cut-1, len(tc.us))
-					}
-					t.Logf("batch of %d updates: %d cut points", len(tc.us), cut+1)
-					return
-				}
-			}
-		})
+		t.Run(tc.name, func(t *testing.T) { sw.cutEverywhere(t, tc.sc, tc.atom, tc.us) })
 		// The next case starts from what this one left.
 		sw.cr.left = -1
+	}
+}
+
+// cutEverywhere writes a batch once for every point p4tcd can die at:
+// after each op the Device hands the Backend (table and extern ops alike),
+// and after the last one before the commit, until the batch goes through
+// and is answered. After each kill the next p4tcd restores: the switch
+// must hold exactly what it held before the batch (and what it holds
+// after it once answered), also when the rollback runs twice. The batch
+// starts from what the previous one left.
+func (sw *cutSwitch) cutEverywhere(t *testing.T, sc *translator.Scope, atom p4v1.WriteRequest_Atomicity, us []p4test.Update) {
+	t.Helper()
+	read, kernel := sw.state(t)
+	for cut := 0; ; cut++ {
+		if cut > 200 {
+			t.Fatal("the batch never completes")
+		}
+		sw.cr.left = cut
+		seq := sw.b.cur.jr.segs[0].u64(jSeqOff)
+		crashed := sw.write(t, sc, atom, us)
+		wantRead, wantKernel := read, kernel
+		js, err := ReadPinnedJournal(sw.root)
+		if err != nil || js.Applying != crashed || js.Seq != atomic.LoadUint64(seq) || js.Generation != sw.b.cur.gen {
+			t.Errorf("journal after the Write (killed: %v, batch %d): %+v %v", crashed, atomic.LoadUint64(seq), js, err)
+		}
+		what := fmt.Sprintf("killed after %d ops", cut)
+		if !crashed {
+			// Committed and answered, then killed: the batch
+			// stays.
+			wantRead, wantKernel = sw.state(t)
+			what = "killed after the answer"
+			if slices.Equal(wantRead, read) && atom != p4v1.WriteRequest_ROLLBACK_ON_ERROR {
+				t.Fatal("the batch changed nothing")
+			}
+		}
+		sw.restart(t)
+		sw.sameState(t, what, wantRead, wantKernel)
+		if t.Failed() {
+			return
+		}
+		// A p4tcd killed while rolling back: the next one rolls
+		// back again.
+		if cut > 0 && crashed {
+			atomic.StoreUint32(sw.b.cur.jr.segs[0].u32(jStateOff), jStateApplying)
+			sw.restart(t)
+			sw.sameState(t, what+", rolled back twice", wantRead, wantKernel)
+		}
+		if atomic.LoadUint32(sw.b.cur.jr.segs[0].u32(jStateOff)) != jStateIdle {
+			t.Errorf("%s: the journal is left open", what)
+		}
+		if !crashed {
+			if cut <= len(us) {
+				t.Errorf("only %d ops of %d updates reached the datapath", cut-1, len(us))
+			}
+			t.Logf("batch of %d updates: %d cut points", len(us), cut+1)
+			return
+		}
 	}
 }
 
@@ -471,6 +527,8 @@ func FuzzJournalRecord(f *testing.F) {
 	f.Add([]byte{16, 0, 0, 0, jkDefault, 0, 0, 0, 1, 0, 0, 2, 0, 0, 0, 0})
 	f.Add([]byte{24, 0, 0, 0, jkRows, jfPrev, 0, 0, 2, 0, 3, 0, 1, 0, 0, 0, 1, 2, 3, 4, 5, 0, 0, 0})
 	f.Add([]byte{16, 0, 0, 0, jkName, 0, 0, 0, 3, 0, 'a', '/', 'b', 0, 0, 0})
+	f.Add(append([]byte{48, 0, 0, 0, jkExt, 0, 0, 0, 1, 0, 0, 0}, make([]byte, 36)...))
+	f.Add(append([]byte{56, 0, 0, 0, jkCounters, 0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 5}, make([]byte, 39)...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rs, n, err := decodeJournalRec(b)
 		if err != nil {

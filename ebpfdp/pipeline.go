@@ -362,6 +362,9 @@ func newPipeline(c *translator.Config, plans []*tablePlan, b, xb *binding, ports
 		return fail(err)
 	}
 	p.side.jr = p.jr
+	if p.ext != nil {
+		p.ext.jr = p.jr
+	}
 	if p.config, err = newConfigMap(c); err != nil {
 		return fail(err)
 	}

@@ -72,6 +72,62 @@ func (ts *tableState) takeSlot() bool {
 	}
 }
 
+// poolRecountTries is how many times Restore counts a table's
+// datapath-created entries again when the datapath changed the pool's
+// use while it counted.
+const poolRecountTries = 3
+
+// countCreated counts the entries of ts's map the datapath created.
+func (ts *tableState) countCreated() (uint32, error) {
+	pl := ts.plan
+	var n uint32
+	k, v := make([]byte, pl.keySize), make([]byte, pl.valueSize())
+	it := ts.entries.Iterate()
+	for it.Next(&k, &v) {
+		if pl.datapathCreated(v) {
+			n++
+		}
+	}
+	if err := it.Err(); err != nil {
+		return 0, fmt.Errorf("table %s: count datapath-created entries: %w", pl.table.Name, err)
+	}
+	return n, nil
+}
+
+// settlePool sets a pool's use to the entries the datapath created that
+// are in the table (Restore): counted is what a count found that began
+// when the pool said before. A p4tcd killed between deleting such an entry
+// and giving its slot back leaves a slot taken for nothing, and the kernel
+// can do nothing about it. The datapath keeps creating and deleting while
+// p4tcd counts, so the count is set only if the use did not move since
+// the count began (a compare-and-swap); otherwise the table is counted
+// again, up to poolRecountTries times, and then the last count is set
+// anyway. What can still be off: a create or delete that is between its
+// map operation and its atomic on the pool when the count passes its key
+// (a few instructions of one program run) leaves the use off by one.
+func (p *pipeline) settlePool(ts *tableState, before, counted uint32) error {
+	w := ts.poolWord(1)
+	for try := 0; ; try++ {
+		if atomic.CompareAndSwapUint32(w, before, counted) {
+			if before != counted {
+				p.log.Info("pool use recounted", "table", ts.plan.table.Name, "was", before, "now", counted)
+			}
+			return nil
+		}
+		if try == poolRecountTries {
+			atomic.StoreUint32(w, counted)
+			p.log.Warn("pool use recounted while the datapath kept changing it", "table", ts.plan.table.Name, "now", counted)
+			return nil
+		}
+		before = atomic.LoadUint32(w)
+		n, err := ts.countCreated()
+		if err != nil {
+			return err
+		}
+		counted = n
+	}
+}
+
 // agedTail is struct p4tc_aged, the end of an aged table's values.
 type agedTail struct {
 	lastHit uint64 // bpf_ktime_get_coarse_ns of the last hit or write

@@ -43,6 +43,9 @@ func (p *pipeline) putMulticast(g, prev *translator.MulticastGroup) error {
 	if err != nil {
 		return err
 	}
+	if err := x.journalRows(x.mcast, false, u32Key(g.ID)); err != nil {
+		return err
+	}
 	undo, err := x.putRecord(extRef(recMulticast, 0, int64(g.ID)), g)
 	if err != nil {
 		return err
@@ -58,6 +61,9 @@ func (p *pipeline) deleteMulticast(g *translator.MulticastGroup) error {
 	x := p.ext
 	if x.mcast == nil {
 		return translator.Errorf(translator.ErrUnsupported, "the datapath has no multicast groups")
+	}
+	if err := x.journalRows(x.mcast, false, u32Key(g.ID)); err != nil {
+		return err
 	}
 	if err := x.mcast.Delete(g.ID); err != nil {
 		return mapError(err, "delete multicast group %d", g.ID)
@@ -83,6 +89,9 @@ func (p *pipeline) putClone(c, prev *translator.CloneSession) error {
 	if err != nil {
 		return err
 	}
+	if err := x.journalRows(x.clones, false, u32Key(c.ID)); err != nil {
+		return err
+	}
 	undo, err := x.putRecord(extRef(recClone, 0, int64(c.ID)), c)
 	if err != nil {
 		return err
@@ -98,6 +107,9 @@ func (p *pipeline) deleteClone(c *translator.CloneSession) error {
 	x := p.ext
 	if x.clones == nil {
 		return translator.Errorf(translator.ErrUnsupported, "the datapath has no clone sessions")
+	}
+	if err := x.journalRows(x.clones, false, u32Key(c.ID)); err != nil {
+		return err
 	}
 	if err := x.clones.Delete(c.ID); err != nil {
 		return mapError(err, "delete clone session %d", c.ID)
@@ -152,6 +164,9 @@ func (p *pipeline) writeValueSet(w *translator.ValueSetWrite) error {
 		}
 	}
 	sort.Slice(add, func(i, j int) bool { return bytes.Compare(add[i], add[j]) < 0 })
+	if err := x.journalRows(m, false, append(append([][]byte(nil), add...), del...)...); err != nil {
+		return err
+	}
 	undo, err := x.putRecord(extRef(recValueSet, w.ValueSet.ID, 0), w.Saved())
 	if err != nil {
 		return err

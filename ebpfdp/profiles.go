@@ -34,6 +34,9 @@ func (p *pipeline) putMember(m, prev *translator.Member) error {
 	if err := encodeAction(slot, m.Action, flagHit, p.ports); err != nil {
 		return translator.Errorf(translator.ErrInvalid, "action profile %s: member %d: %v", m.Profile.Name, m.ID, err)
 	}
+	if err := x.journalRows(mm, false, u32Key(m.ID)); err != nil {
+		return err
+	}
 	undo, err := x.putRecord(extRef(recMember, m.Profile.ID, int64(m.ID)), m.Saved())
 	if err != nil {
 		return err
@@ -50,6 +53,9 @@ func (p *pipeline) deleteMember(m *translator.Member) error {
 	mm := x.members[m.Profile.ID]
 	if mm == nil {
 		return noExtern("action profile %s", m.Profile.Name)
+	}
+	if err := x.journalRows(mm, false, u32Key(m.ID)); err != nil {
+		return err
 	}
 	if err := mm.Delete(m.ID); err != nil {
 		return mapError(err, "action profile %s: delete member %d", m.Profile.Name, m.ID)
@@ -153,6 +159,9 @@ func (p *pipeline) putGroup(g, prev *translator.Group) error {
 	if err != nil {
 		return err
 	}
+	if err := x.journalRows(gm, false, u32Key(g.ID)); err != nil {
+		return err
+	}
 	undo, err := x.putRecord(extRef(recGroup, g.Profile.ID, int64(g.ID)), g.Saved())
 	if err != nil {
 		return err
@@ -169,6 +178,9 @@ func (p *pipeline) deleteGroup(g *translator.Group) error {
 	gm := x.groups[g.Profile.ID]
 	if gm == nil {
 		return noExtern("action selector %s", g.Profile.Name)
+	}
+	if err := x.journalRows(gm, false, u32Key(g.ID)); err != nil {
+		return err
 	}
 	if err := gm.Delete(g.ID); err != nil {
 		return mapError(err, "action selector %s: delete group %d", g.Profile.Name, g.ID)

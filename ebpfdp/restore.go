@@ -279,6 +279,9 @@ func openPipeline(dir string, gen uint64, ports *portMap, log *slog.Logger) (*pi
 		return fail(err)
 	}
 	p.side.jr = p.jr
+	if p.ext != nil {
+		p.ext.jr = p.jr
+	}
 	return p, raw, nil
 }
 
@@ -409,14 +412,18 @@ func (p *pipeline) readBack() ([]translator.SavedEntry, error) {
 	return out, nil
 }
 
-// readDirect reads an exact or LPM table from its map.
+// readDirect reads an exact or LPM table from its map, and sets the use
+// of its pool to the entries the datapath created that it found there.
 func (p *pipeline) readDirect(ts *tableState, recs map[sideRef][]byte, used map[sideRef]bool) ([]translator.SavedEntry, error) {
 	pl := ts.plan
 	var out []translator.SavedEntry
+	_, poolBefore := ts.poolUsage()
+	var created uint32
 	k, v := make([]byte, pl.keySize), make([]byte, pl.valueSize())
 	it := ts.entries.Iterate()
 	for it.Next(&k, &v) {
 		if pl.datapathCreated(v) {
+			created++
 			continue
 		}
 		match, err := pl.decodeKey(k, p.ports)
@@ -442,6 +449,11 @@ func (p *pipeline) readDirect(ts *tableState, recs map[sideRef][]byte, used map[
 	}
 	if err := it.Err(); err != nil {
 		return nil, fmt.Errorf("table %s: read entries: %w", pl.table.Name, err)
+	}
+	if ts.poolMem != nil {
+		if err := p.settlePool(ts, poolBefore, created); err != nil {
+			return nil, err
+		}
 	}
 	// Entries placed hw are only in the XDP tier's map; their side record
 	// holds them whole.
