@@ -78,7 +78,9 @@ generate-bpf: ## regenerate the BPF tables headers and objects (needs clang)
 		--introspection $(EBPFDP_TESTDATA)/kinds.json -o $(EBPFDP_TESTDATA)/kinds_tables.h
 	$(GO) run ./cmd/p4tcd-gen tables --p4info $(EBPFDP_TESTDATA)/xtss.p4info.txt \
 		--introspection $(EBPFDP_TESTDATA)/xtss.json -o $(EBPFDP_TESTDATA)/xtss_tables.h
-	cd $(EBPFDP_TESTDATA) && for f in kinds kinds_bad ctbench xtss; do \
+	$(GO) run ./cmd/p4tcd-gen tables --p4info examples/conntrack/conntrack.p4info.txt \
+		--introspection $(EBPFDP_TESTDATA)/ctcrud.json -o $(EBPFDP_TESTDATA)/ctcrud_tables.h
+	cd $(EBPFDP_TESTDATA) && for f in kinds kinds_bad ctbench ctcrud xtss; do \
 		$(CLANG) $(BPF_CFLAGS) -c $$f.c -o $$f.o || exit 1; \
 	done
 

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -455,5 +456,102 @@ func TestPrivilegedPoolRecount(t *testing.T) {
 	sw.from(t, 1, "10.0.1.1", 2001, "10.0.2.1", 80)
 	if n := sw.poolUsed(t); n != 4 || sw.ctCounters(t).CreateFailed != before+1 {
 		t.Errorf("a fifth flow on a full pool: pool used %d, failed creates %d (before %d)", n, sw.ctCounters(t).CreateFailed, before)
+	}
+}
+
+// The datapath updates and deletes the entries it created
+// (bpf_p4tc_entry_update, bpf_p4tc_entry_delete; testdata/ctcrud.c), and
+// only those: a controller entry is refused with -EPERM, a missing one
+// with -ENOENT. A delete gives the slot back, and never takes the pool's
+// use below zero, even when it was undercounted.
+func TestPrivilegedDatapathUpdateDelete(t *testing.T) {
+	testutil.Privileged(t)
+	obj, err := os.ReadFile("testdata/ctcrud.o")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fpc, err := p4test.PipelineDevice(ctP4Info, "testdata/ctcrud.json", p4test.Device{TCObject: obj,
+		Tables: []string{fmt.Sprintf("table_id: %d datapath_pool_size: 2", tblCT)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, ports := portNS(t)
+	sw := &ctSwitch{&l3Switch{ns: ns, root: filepath.Join(tempBPFFS(t), "p4tcd"), ports: ports}}
+	sw.openCT(t, false)
+	if err := sw.dev.SetPipeline(p4test.Commit, fpc); err != nil {
+		t.Fatal(err)
+	}
+	sw.ifindex = map[uint32]int{}
+	for p, i := range sw.b.ports.ifindex {
+		sw.ifindex[p] = int(i)
+	}
+	const (
+		enoent = 2
+		eperm  = 1
+		hitCT  = 2 * 1000 // act_id of ct_flow, times 1000
+	)
+	// op runs the program's operation op on the flow from 10.0.1.1:sport,
+	// the frame arriving on port.
+	op := func(port uint32, sport, op uint16) int32 {
+		t.Helper()
+		return int32(sw.from(t, port, "10.0.1.1", sport, "10.0.2.1", op))
+	}
+	lookup := func(sport uint16) int32 { return op(1, sport, 9) }
+	in1, in2 := int32(sw.ifindex[1]), int32(sw.ifindex[2])
+	for _, c := range []struct {
+		what       string
+		port       uint32
+		sport, op  uint16
+		want       int32
+		lookupWant int32
+		used       uint32
+	}{
+		{"update of a missing entry", 1, 1000, 2, 200 - enoent, 0, 0},
+		{"delete of a missing entry", 1, 1000, 3, 300 - enoent, 0, 0},
+		{"create", 1, 1000, 1, 100, hitCT + in1, 1},
+		{"update", 2, 1000, 2, 200, hitCT + in2, 1},
+		{"second create", 1, 1001, 1, 100, hitCT + in1, 2},
+		{"delete", 1, 1000, 3, 300, 0, 1},
+		{"delete again", 1, 1000, 3, 300 - enoent, 0, 1},
+	} {
+		if got := op(c.port, c.sport, c.op); got != c.want {
+			t.Errorf("%s: returned %d, want %d", c.what, got, c.want)
+		}
+		if got := lookup(c.sport); got != c.lookupWant {
+			t.Errorf("%s: lookup returned %d, want %d", c.what, got, c.lookupWant)
+		}
+		if got := sw.poolUsed(t); got != c.used {
+			t.Errorf("%s: pool used %d, want %d", c.what, got, c.used)
+		}
+	}
+	if got := sw.created(t); len(got) != 1 {
+		t.Errorf("Read lists %d datapath-created entries, want 1 (sport 1001)", len(got))
+	}
+
+	// A controller entry is not the datapath's to change.
+	sw.write(t, p4test.Insert(p4test.Entry{Table: tblCT, Match: ctKey("10.0.1.1", 2000, "10.0.2.1", 80),
+		Action: actCTFlow, Params: [][]byte{u32(2)}}))
+	if got := op(1, 2000, 2); got != 200-eperm {
+		t.Errorf("update of a controller entry: %d, want %d", got, 200-eperm)
+	}
+	if got := op(1, 2000, 3); got != 300-eperm {
+		t.Errorf("delete of a controller entry: %d, want %d", got, 300-eperm)
+	}
+	if got := lookup(2000); got != hitCT+in2 {
+		t.Errorf("controller entry after the datapath's attempts: lookup %d, want %d", got, hitCT+in2)
+	}
+
+	// An undercounted pool (use 0 with an entry present): the delete
+	// leaves it at 0 instead of wrapping, and the pool still takes new
+	// entries.
+	atomic.StoreUint32(sw.b.cur.byID[tblCT].poolWord(1), 0)
+	if got := op(1, 1001, 3); got != 300 {
+		t.Fatalf("delete with the pool undercounted: %d", got)
+	}
+	if got := sw.poolUsed(t); got != 0 {
+		t.Errorf("pool used %d after a delete from 0, want 0", got)
+	}
+	if got := op(1, 1002, 1); got != 100 {
+		t.Errorf("create after the undercounted delete: %d, want 100", got)
 	}
 }

@@ -223,6 +223,18 @@ struct p4tc_pool {
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
+/* p4tc_pool_release gives back a slot of an entry the datapath deleted,
+ * never leaving used below zero: should used ever be undercounted (an entry
+ * created or deleted while p4tcd recounted the pool after a restart), a
+ * plain decrement would wrap it and the pool would look full for good. A
+ * decrement that finds zero is taken back at once (BPF atomics with fetch,
+ * -mcpu=v3); a create racing with it may see the pool full once. */
+static __always_inline void p4tc_pool_release(struct p4tc_pool *pool)
+{
+	if (__sync_fetch_and_sub(&pool->used, 1) == 0)
+		__sync_fetch_and_add(&pool->used, 1);
+}
+
 /*
  * Direct resources count the entry the last lookup of their table
  * matched: a hit records the entry's cell, a miss the default entry's, in
@@ -478,7 +490,7 @@ static __always_inline void p4tc__direct_last(__u32 tblid, __u32 cell)
 		err = bpf_map_delete_elem(&p4tc_t##ID, key);                     \
 		pool = bpf_map_lookup_elem(&p4tc_t##ID##_pool, &zero);           \
 		if (!err && pool)                                                \
-			__sync_fetch_and_sub(&pool->used, 1);                    \
+			p4tc_pool_release(pool);                                 \
 		return err;                                                      \
 	}
 
