@@ -222,6 +222,9 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 	if kind != translator.OpDelete {
 		vals = make([]byte, len(ops)*vs)
 	}
+	// Entry ids are only needed for side records: to write one, or to
+	// find one to remove, which a table without records never has.
+	tableRecs := p.side.tableHas(pl.table.ID)
 	var (
 		putRefs []sideRef
 		putRecs [][]byte
@@ -237,11 +240,12 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 			n, stopErr = i, err
 			break
 		}
-		ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
 		owns := ts.ownsSide(e)
 		if kind == translator.OpDelete {
-			if owns && p.side.has(ref) {
-				delRefs, delOps = append(delRefs, ref), append(delOps, i)
+			if owns && tableRecs {
+				if ref := (sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}); p.side.has(ref) {
+					delRefs, delOps = append(delRefs, ref), append(delOps, i)
+				}
 			}
 			continue
 		}
@@ -253,10 +257,13 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 			continue
 		}
 		if needsSide(e) {
+			ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
 			se := e.Saved()
 			putRefs, putRecs, putOps = append(putRefs, ref), append(putRecs, encodeSaved(&se, 0)), append(putOps, i)
-		} else if p.side.has(ref) {
-			delRefs, delOps = append(delRefs, ref), append(delOps, i)
+		} else if tableRecs {
+			if ref := (sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}); p.side.has(ref) {
+				delRefs, delOps = append(delRefs, ref), append(delOps, i)
+			}
 		}
 	}
 	if m, err := p.journalRows(ts, ops[:n], keys); err != nil {
