@@ -65,6 +65,42 @@ func (s *slab[T]) next() *T {
 	return v
 }
 
+// run hands out the elements of repeated fields (a table entry's matches,
+// an action's params) as slices carved from shared chunks: growing each
+// slice by append cost allocations per entry. A run is built with add and
+// taken with end; a run interrupted by a fallback to proto.Unmarshal is
+// abandoned with begin.
+type run[T any] struct {
+	buf   []*T
+	start int
+}
+
+// begin starts a run, abandoning any unfinished one.
+func (r *run[T]) begin() { r.start = len(r.buf) }
+
+// add appends v to the current run.
+func (r *run[T]) add(v *T) {
+	if len(r.buf) == cap(r.buf) {
+		// A new chunk, with the run so far moved into it: slices taken
+		// before keep the old chunk.
+		cur := r.buf[r.start:]
+		next := make([]*T, 0, max(256, 2*len(cur)))
+		r.buf, r.start = append(next, cur...), 0
+	}
+	r.buf = append(r.buf, v)
+}
+
+// end returns the current run (nil when empty, as proto.Unmarshal leaves
+// an absent repeated field) and starts the next.
+func (r *run[T]) end() []*T {
+	if len(r.buf) == r.start {
+		return nil
+	}
+	s := r.buf[r.start:len(r.buf):len(r.buf)]
+	r.start = len(r.buf)
+	return s
+}
+
 // decoder holds the slabs of one request.
 type decoder struct {
 	updates  slab[p4v1.Update]
@@ -86,6 +122,8 @@ type decoder struct {
 	actions  slab[p4v1.Action]
 	actW     slab[p4v1.TableAction_Action]
 	params   slab[p4v1.Action_Param]
+	matchRun run[p4v1.FieldMatch]
+	paramRun run[p4v1.Action_Param]
 }
 
 // field reads one field's header and, for length-delimited fields, its
@@ -238,6 +276,7 @@ func (d *decoder) entity(b []byte, e *p4v1.Entity) error {
 
 func (d *decoder) tableEntry(b []byte, te *p4v1.TableEntry) error {
 	seenAction := false
+	d.matchRun.begin()
 	for len(b) > 0 {
 		num, typ, v, val, rest, err := field(b)
 		if err != nil {
@@ -252,7 +291,7 @@ func (d *decoder) tableEntry(b []byte, te *p4v1.TableEntry) error {
 			if err := d.fieldMatch(val, m); err != nil {
 				return err
 			}
-			te.Match = append(te.Match, m)
+			d.matchRun.add(m)
 		case num == 3 && typ == protowire.BytesType:
 			if seenAction {
 				return errSlowPath
@@ -279,6 +318,7 @@ func (d *decoder) tableEntry(b []byte, te *p4v1.TableEntry) error {
 			return errSlowPath // direct resources, time_since_last_hit, unknown
 		}
 	}
+	te.Match = d.matchRun.end()
 	return nil
 }
 
@@ -391,6 +431,7 @@ func (d *decoder) tableAction(b []byte, ta *p4v1.TableAction) error {
 		return errSlowPath // members, groups, action sets: rare, proto decodes them
 	}
 	a := d.actions.next()
+	d.paramRun.begin()
 	for b := val; len(b) > 0; {
 		num, typ, v, pval, rest, err := field(b)
 		if err != nil {
@@ -417,11 +458,12 @@ func (d *decoder) tableAction(b []byte, ta *p4v1.TableAction) error {
 					return errSlowPath
 				}
 			}
-			a.Params = append(a.Params, p)
+			d.paramRun.add(p)
 		default:
 			return errSlowPath
 		}
 	}
+	a.Params = d.paramRun.end()
 	w := d.actW.next()
 	w.Action = a
 	ta.Type = w

@@ -5,6 +5,7 @@ import (
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
@@ -45,6 +46,61 @@ func TestCodecMatchesProto(t *testing.T) {
 		if !proto.Equal(&got, want) {
 			t.Errorf("seed %d: decoded\n%v\nwant\n%v", i, &got, want)
 		}
+	}
+}
+
+// TestCodecRuns checks the repeated fields the decoder carves from shared
+// chunks: many entries (runs that cross chunks), matches on both sides of
+// other fields, and entries that fall back to proto.Unmarshal half way
+// through a run.
+func TestCodecRuns(t *testing.T) {
+	var b []byte
+	for i := range 400 {
+		var te []byte
+		var err error
+		switch i % 4 {
+		case 0: // three params, two matches
+			te, err = proto.Marshal(&p4v1.TableEntry{TableId: 7, Match: []*p4v1.FieldMatch{exact(1, []byte{byte(i)}), exact(2, []byte{1, byte(i)})},
+				Action: act(1, []byte{1}, []byte{2, byte(i)}, []byte{3})})
+		case 1: // a match after the action: proto appends it
+			te, err = proto.Marshal(&p4v1.TableEntry{TableId: 7, Match: []*p4v1.FieldMatch{exact(1, []byte{byte(i)})},
+				Action: act(1, []byte{byte(i)})})
+			extra, merr := proto.Marshal(exact(3, []byte{9}))
+			if merr != nil {
+				t.Fatal(merr)
+			}
+			te = protowire.AppendBytes(protowire.AppendTag(te, 2, protowire.BytesType), extra)
+		case 2: // a param with an unknown field: the entry falls back
+			a := act(1, []byte{1}, []byte{byte(i)})
+			a.GetAction().Params[1].ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 99, protowire.VarintType), 1))
+			te, err = proto.Marshal(&p4v1.TableEntry{TableId: 7, Match: []*p4v1.FieldMatch{exact(1, []byte{byte(i)})}, Action: a})
+		case 3: // no match, no params
+			te, err = proto.Marshal(&p4v1.TableEntry{TableId: 7, Action: act(2)})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, err := proto.Marshal(&p4v1.Update{Type: p4v1.Update_INSERT})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ent := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), te)
+		u = protowire.AppendBytes(protowire.AppendTag(u, 2, protowire.BytesType), ent)
+		b = protowire.AppendBytes(protowire.AppendTag(b, 4, protowire.BytesType), u)
+	}
+	var want p4v1.WriteRequest
+	if err := proto.Unmarshal(b, &want); err != nil {
+		t.Fatal(err)
+	}
+	var got p4v1.WriteRequest
+	if err := newCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(&got, &want) {
+		t.Fatalf("codec decoded\n%v\nproto decoded\n%v", &got, &want)
+	}
+	if n := len(got.Updates[1].GetEntity().GetTableEntry().GetMatch()); n != 2 {
+		t.Errorf("a match after the action: %d matches, want 2", n)
 	}
 }
 
