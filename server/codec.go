@@ -68,13 +68,14 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 var errSlowPath = errors.New("use proto.Unmarshal")
 
 // A request is the memory a decoded WriteRequest lives in. The store keeps
-// what INSERT and MODIFY updates bring (their table entries become the
-// Read form of the entries), so those are decoded into slabs of their own,
-// never reused (keep). A DELETE of a table entry leaves nothing behind once
-// the Write is over: it is decoded into slabs (temp) that, with the copy
-// of the request when every update was such a DELETE, serve the next
-// request after Server.Write calls release. Churn writes as many deletes as
-// inserts, and their decoding was a third of the write path's garbage.
+// the table entries of INSERT and MODIFY updates (they become the Read
+// form of the entries), so those are decoded into slabs of their own,
+// never reused (keep). Everything else leaves nothing behind once the
+// Write is over: the Updates and Entities, and the whole of a DELETE of a
+// table entry. It is decoded into slabs (temp) that, with the copy of the
+// request when nothing was kept, serve the next request after
+// Server.Write calls release. Churn writes as many deletes as inserts,
+// and their decoding was a third of the write path's garbage.
 type request struct {
 	keep, temp *decoder
 	buf        []byte
@@ -413,12 +414,13 @@ func (r *request) update(b []byte) (*p4v1.Update, error) {
 			return nil, errSlowPath
 		}
 	}
-	d := r.decoderFor(typ, entity)
-	u := d.updates.next()
+	// The Update and Entity are never kept (the store keeps a table
+	// entry, or what proto decoded for other entities): they go to temp.
+	u := r.temp.updates.next()
 	u.Type = typ
 	if seen {
-		e := d.entities.next()
-		if err := d.entity(entity, e); err != nil {
+		e := r.temp.entities.next()
+		if err := r.decoderFor(typ, entity).entity(entity, e, r.temp); err != nil {
 			return nil, err
 		}
 		u.Entity = e
@@ -426,7 +428,9 @@ func (r *request) update(b []byte) (*p4v1.Update, error) {
 	return u, nil
 }
 
-func (d *decoder) entity(b []byte, e *p4v1.Entity) error {
+// entity decodes an Entity's table entry with d, and the oneof wrapper
+// with temp.
+func (d *decoder) entity(b []byte, e *p4v1.Entity, temp *decoder) error {
 	num, typ, _, val, rest, err := field(b)
 	if err != nil || len(rest) > 0 || num != 2 || typ != protowire.BytesType {
 		// Not exactly one table entry: let proto decode this entity.
@@ -445,7 +449,7 @@ func (d *decoder) entity(b []byte, e *p4v1.Entity) error {
 			return err
 		}
 	}
-	w := d.teWraps.next()
+	w := temp.teWraps.next()
 	w.TableEntry = te
 	e.Entity = w
 	return nil
