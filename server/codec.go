@@ -297,6 +297,24 @@ func (d *decoder) reset() {
 // field reads one field's header and, for length-delimited fields, its
 // bytes; it returns the rest of b.
 func field(b []byte) (num protowire.Number, typ protowire.Type, v uint64, val []byte, rest []byte, err error) {
+	// Almost every field of a table entry has a one-byte tag and a
+	// one-byte value or length: read those inline.
+	if len(b) >= 2 && b[0] < 0x80 && b[0] >= 8 && b[1] < 0x80 {
+		num, typ = protowire.Number(b[0]>>3), protowire.Type(b[0]&7)
+		switch typ {
+		case protowire.VarintType:
+			return num, typ, uint64(b[1]), nil, b[2:], nil
+		case protowire.BytesType:
+			if n := 2 + int(b[1]); n <= len(b) {
+				return num, typ, 0, b[2:n], b[n:], nil
+			}
+		}
+	}
+	return fieldSlow(b)
+}
+
+// fieldSlow is field for multi-byte tags, values and lengths.
+func fieldSlow(b []byte) (num protowire.Number, typ protowire.Type, v uint64, val []byte, rest []byte, err error) {
 	num, typ, n := protowire.ConsumeTag(b)
 	if n < 0 {
 		return 0, 0, 0, nil, nil, errSlowPath
