@@ -96,6 +96,17 @@ func (p *pipeline) applyRun(ops []translator.Op) (int, error) {
 	if len(ops) == 0 {
 		return 0, limErr
 	}
+	id := ops[0].Entry.Table.ID
+	if p.onlyTC(ops) {
+		// The common case needs no index lists.
+		ts := p.byID[id]
+		n, err := p.applyTier(ts, ops)
+		if err == nil {
+			n, err = len(ops), limErr
+		}
+		ts.count(ops[:n])
+		return n, err
+	}
 	var tcIdx, xIdx []int
 	for i, op := range ops {
 		tc, x := p.tiersOf(op.Entry)
@@ -106,7 +117,6 @@ func (p *pipeline) applyRun(ops []translator.Op) (int, error) {
 			xIdx = append(xIdx, i)
 		}
 	}
-	id := ops[0].Entry.Table.ID
 	stop, err := len(ops), error(nil)
 	if len(tcIdx) > 0 {
 		tcOps := pick(ops, tcIdx)
@@ -136,6 +146,16 @@ func (p *pipeline) applyRun(ops []translator.Op) (int, error) {
 		err = limErr
 	}
 	return stop, err
+}
+
+// onlyTC reports whether every op's entry lives in the tc tier alone.
+func (p *pipeline) onlyTC(ops []translator.Op) bool {
+	for _, op := range ops {
+		if tc, x := p.tiersOf(op.Entry); !tc || x {
+			return false
+		}
+	}
+	return true
 }
 
 // pick returns the ops at the given indices (ops itself when that is
@@ -217,11 +237,14 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 	}
 	now := monoNow()
 	ks, vs := pl.keySize, pl.valueSize()
-	keys := make([]byte, len(ops)*ks)
+	keys := p.scratch.keys.take(len(ops) * ks)
 	var vals []byte
 	if kind != translator.OpDelete {
-		vals = make([]byte, len(ops)*vs)
+		vals = p.scratch.vals.take(len(ops) * vs)
 	}
+	// Entry ids are only needed for side records: to write one, or to
+	// find one to remove, which a table without records never has.
+	tableRecs := p.side.tableHas(pl.table.ID)
 	var (
 		putRefs []sideRef
 		putRecs [][]byte
@@ -237,11 +260,12 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 			n, stopErr = i, err
 			break
 		}
-		ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
 		owns := ts.ownsSide(e)
 		if kind == translator.OpDelete {
-			if owns && p.side.has(ref) {
-				delRefs, delOps = append(delRefs, ref), append(delOps, i)
+			if owns && tableRecs {
+				if ref := (sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}); p.side.has(ref) {
+					delRefs, delOps = append(delRefs, ref), append(delOps, i)
+				}
 			}
 			continue
 		}
@@ -253,10 +277,13 @@ func (p *pipeline) applyDirect(ts *tableState, ops []translator.Op) (int, error)
 			continue
 		}
 		if needsSide(e) {
+			ref := sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}
 			se := e.Saved()
 			putRefs, putRecs, putOps = append(putRefs, ref), append(putRecs, encodeSaved(&se, 0)), append(putOps, i)
-		} else if p.side.has(ref) {
-			delRefs, delOps = append(delRefs, ref), append(delOps, i)
+		} else if tableRecs {
+			if ref := (sideRef{table: pl.table.ID, id: entryID(e.Match, e.Priority)}); p.side.has(ref) {
+				delRefs, delOps = append(delRefs, ref), append(delOps, i)
+			}
 		}
 	}
 	if m, err := p.journalRows(ts, ops[:n], keys); err != nil {

@@ -28,13 +28,13 @@ func newPortMap(ifindex map[uint32]uint32) *portMap {
 }
 
 // toIfindex translates a canonical P4 port value.
-func (pm *portMap) toIfindex(v []byte) ([]byte, error) {
+func (pm *portMap) toIfindex(v []byte) (uint32, error) {
 	p := beUint64(v)
 	i, ok := pm.ifindex[uint32(p)]
 	if len(v) > 4 || !ok {
-		return nil, translator.Errorf(translator.ErrInvalid, "port %d is not a port of this switch (--port)", p)
+		return 0, translator.Errorf(translator.ErrInvalid, "port %d is not a port of this switch (--port)", p)
 	}
-	return beBytes(uint64(i), 4), nil
+	return i, nil
 }
 
 // toPort translates an ifindex back to its canonical P4 port value.
@@ -58,10 +58,14 @@ func canonicalBytes(b []byte) []byte {
 // putField writes a canonical value into the key fields (fa_key).
 func putField(fa []byte, fl *translator.FieldLayout, v []byte, ports *portMap) error {
 	if fl.Port {
-		var err error
-		if v, err = ports.toIfindex(v); err != nil {
+		i, err := ports.toIfindex(v)
+		if err != nil {
 			return err
 		}
+		var b [4]byte // on the stack: ports are in most next-hop values
+		binary.BigEndian.PutUint32(b[:], i)
+		fl.Put(fa, b[:])
+		return nil
 	}
 	fl.Put(fa, v)
 	return nil

@@ -35,6 +35,24 @@ type pipeline struct {
 	log    *slog.Logger
 	// idle tracks the controller entries with idle timeouts (aging.go).
 	idle *idleIndex
+	// scratch holds the key and value rows of batch map writes, reused
+	// from one Apply to the next (the Backend's mutex guards it).
+	scratch struct{ keys, vals rowBuf }
+}
+
+// rowBuf is a reusable buffer of map rows.
+type rowBuf []byte
+
+// take returns n zeroed bytes of the buffer, growing it if needed. What
+// it returned before is invalid afterwards.
+func (b *rowBuf) take(n int) []byte {
+	if cap(*b) < n {
+		*b = make([]byte, n)
+		return *b
+	}
+	s := (*b)[:n]
+	clear(s)
+	return s
 }
 
 // tierKind tells the two tiers apart.

@@ -45,9 +45,12 @@ type sideRow = [sideKeySize]byte
 type sideVal = [sideValueSize]byte
 
 // entryID computes the side id of an entry from its match and priority.
+// Every write to an exact or LPM table computes one, so the digest input
+// is built on the stack (a key wider than the buffer spills to the heap,
+// with the same result) and hashed without a hasher object.
 func entryID(match []translator.FieldMatch, prio int32) sideID {
-	h := sha256.New()
-	var b []byte
+	var buf [256]byte
+	b := buf[:0]
 	for i := range match {
 		fm := &match[i]
 		if !fm.Set {
@@ -61,9 +64,9 @@ func entryID(match []translator.FieldMatch, prio int32) sideID {
 		b = binary.AppendUvarint(b, uint64(fm.PrefixLen))
 	}
 	b = binary.AppendVarint(b, int64(prio))
-	h.Write(b)
+	sum := sha256.Sum256(b)
 	var id sideID
-	copy(id[:], h.Sum(nil))
+	copy(id[:], sum[:])
 	return id
 }
 
@@ -272,6 +275,10 @@ func sideRowKey(ref sideRef, chunk int) sideRow {
 type sideStore struct {
 	m    *ebpf.Map
 	recs map[sideRef][]byte
+	// perTable counts the records of each table: a table that has none
+	// (most exact and LPM tables) skips computing entry ids on writes
+	// that leave no record.
+	perTable map[uint32]int
 	// jr is the pipeline's batch journal: changes made while a batch is
 	// open are journaled first.
 	jr *journal
@@ -310,6 +317,12 @@ func (s *sideStore) put(refs []sideRef, recs [][]byte) (int, error) {
 		ref := refs[i]
 		old, had := s.recs[ref]
 		s.recs[ref] = recs[i]
+		if !had {
+			if s.perTable == nil {
+				s.perTable = map[uint32]int{}
+			}
+			s.perTable[ref.table]++
+		}
 		for c := sideChunks(len(recs[i])); had && c < sideChunks(len(old)); c++ {
 			k := sideRowKey(ref, c)
 			_ = s.m.Delete(&k) // a shorter record: drop its old tail
@@ -327,6 +340,12 @@ func (s *sideStore) has(ref sideRef) bool {
 	return ok
 }
 
+// tableHas reports whether any entry of a table (default aside or not)
+// has a record.
+func (s *sideStore) tableHas(table uint32) bool {
+	return s.perTable[table] > 0
+}
+
 // del removes the records of refs that exist.
 func (s *sideStore) del(refs []sideRef) error {
 	var keys []sideRow
@@ -342,6 +361,7 @@ func (s *sideStore) del(refs []sideRef) error {
 			keys = append(keys, sideRowKey(ref, c))
 		}
 		delete(s.recs, ref)
+		s.perTable[ref.table]--
 	}
 	if len(keys) == 0 {
 		return nil
@@ -407,8 +427,10 @@ func (s *sideStore) load() (map[sideRef][]byte, error) {
 		}
 	}
 	s.recs = make(map[sideRef][]byte, len(out))
+	s.perTable = map[uint32]int{}
 	for ref, rec := range out {
 		s.recs[ref] = rec
+		s.perTable[ref.table]++
 	}
 	return out, nil
 }

@@ -1,14 +1,19 @@
 package ebpfdp
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
 	"golang.org/x/sys/unix"
 
+	"github.com/p4tcd/p4tcd/internal/p4test"
+	"github.com/p4tcd/p4tcd/internal/testutil"
 	"github.com/p4tcd/p4tcd/translator"
 )
 
@@ -81,6 +86,36 @@ func TestEntryIDDistinguishes(t *testing.T) {
 	}
 }
 
+// TestEntryIDStable pins entry ids: they key side records pinned by
+// earlier versions, which a restart must find.
+func TestEntryIDStable(t *testing.T) {
+	wide := make([]byte, 300) // wider than entryID's stack buffer
+	for i := range wide {
+		wide[i] = byte(i)
+	}
+	for _, tc := range []struct {
+		match []translator.FieldMatch
+		prio  int32
+		want  string
+	}{
+		{[]translator.FieldMatch{{Set: true, Value: []byte{0x0a, 0, 1, 0}, PrefixLen: 24}}, 0,
+			"12517f9bead650eb80babad25ffb2c30de71b9197d7d5230"},
+		{[]translator.FieldMatch{{}, {Set: true, Value: []byte{1}, Mask: []byte{0xff}}, {Set: true, Value: []byte{3}, High: []byte{7}}}, 9,
+			"9bad50d0b1cf60d131c56a020414130bdf9382308bfea93d"},
+		{[]translator.FieldMatch{{Set: true, Value: wide}}, -1,
+			"1c99924dfb7b47ada8bc5e8d618d46a442b4d2ef21daa5b9"},
+	} {
+		id := entryID(tc.match, tc.prio)
+		if got := hex.EncodeToString(id[:]); got != tc.want {
+			t.Errorf("entryID(%v, %d) = %s, want %s", tc.match, tc.prio, got, tc.want)
+		}
+	}
+	m := []translator.FieldMatch{{Set: true, Value: []byte{1, 2}}}
+	if n := testing.AllocsPerRun(100, func() { entryID(m, 0) }); n != 0 {
+		t.Errorf("entryID allocates %v times", n)
+	}
+}
+
 func TestMapError(t *testing.T) {
 	for _, tc := range []struct {
 		err  error
@@ -98,4 +133,56 @@ func TestMapError(t *testing.T) {
 			t.Errorf("mapError(%v) = %v, want %v", tc.err, got, tc.want)
 		}
 	}
+}
+
+// TestPrivilegedSideRecordCount follows the per-table record count that
+// lets writes to tables without records skip entry ids: records come with
+// metadata and go with it, with the entry, and across a restart.
+func TestPrivilegedSideRecordCount(t *testing.T) {
+	testutil.Privileged(t)
+	sw := newL3Switch(t, true)
+	nh := func(id uint16, meta string) p4test.Entry {
+		e := p4test.Entry{Table: tblNexthop, Match: []p4test.Match{p4test.Exact(1, u16(id))},
+			Action: actForward, Params: [][]byte{macA, macR, u32(1)}}
+		if meta != "" {
+			e.Metadata = []byte(meta)
+		}
+		return e
+	}
+	records := func(want int) {
+		t.Helper()
+		side := &sw.b.cur.side
+		n := 0
+		for ref := range side.recs {
+			if ref.table == tblNexthop {
+				n++
+			}
+		}
+		if n != want || side.tableHas(tblNexthop) != (want > 0) {
+			t.Fatalf("%d records of the next-hop table, tableHas %v; want %d", n, side.tableHas(tblNexthop), want)
+		}
+	}
+	sw.write(t, p4test.Insert(nh(1, "")), p4test.Insert(nh(2, "")))
+	records(0)
+	sw.write(t, p4test.Modify(nh(1, "one")))
+	records(1)
+	sw.write(t, p4test.Insert(nh(3, "three")))
+	records(2)
+	sw.write(t, p4test.Modify(nh(1, "")), p4test.Delete(nh(2, "")))
+	records(1)
+	before := readAll(t, sw.dev)
+
+	if err := sw.b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	sw.open(t, sw.ports, true)
+	if restored, err := sw.dev.Restore(); err != nil || !restored {
+		t.Fatalf("restore: %v %v", restored, err)
+	}
+	records(1)
+	if after := readAll(t, sw.dev); !slices.Equal(before, after) {
+		t.Errorf("restored entries differ:\nbefore:\n%s\nafter:\n%s", strings.Join(before, "\n"), strings.Join(after, "\n"))
+	}
+	sw.write(t, p4test.Delete(nh(3, "")))
+	records(0)
 }

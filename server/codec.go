@@ -2,6 +2,8 @@ package server
 
 import (
 	"errors"
+	"slices"
+	"sync"
 	"unicode/utf8"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -42,27 +44,204 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.fallback.Unmarshal(data, v)
 	}
-	b := data.Materialize() // a copy of our own: bytes fields may alias it
-	if err := decodeWriteRequest(b, wr); err == nil {
+	r := requests.Get().(*request)
+	// A copy of our own: bytes fields may alias it.
+	b := r.buf[:0]
+	if n := data.Len(); cap(b) < n {
+		b = make([]byte, 0, n)
+	}
+	for _, d := range data {
+		b = append(b, d.ReadOnlyData()...)
+	}
+	r.buf = b
+	if err := r.decode(b, wr); err == nil {
+		r.hold(wr)
 		return nil
 	}
 	proto.Reset(wr)
-	return proto.Unmarshal(b, wr)
+	err := proto.Unmarshal(b, wr) // copies what it keeps
+	r.reuse()
+	return err
 }
 
 // errSlowPath says the fast decoder does not handle the input.
 var errSlowPath = errors.New("use proto.Unmarshal")
 
-// slab hands out zeroed values allocated in chunks.
-type slab[T any] struct{ buf []T }
+// A request is the memory a decoded WriteRequest lives in. The store keeps
+// the table entries of INSERT and MODIFY updates (they become the Read
+// form of the entries), so those are decoded into slabs of their own,
+// never reused (keep). Everything else leaves nothing behind once the
+// Write is over: the Updates and Entities, and the whole of a DELETE of a
+// table entry. It is decoded into slabs (temp) that, with the copy of the
+// request when nothing was kept, serve the next request after
+// Server.Write calls release. Churn writes as many deletes as inserts,
+// and their decoding was a third of the write path's garbage.
+type request struct {
+	keep, temp *decoder
+	buf        []byte
+	updates    []*p4v1.Update
+}
+
+// requests holds requests ready for reuse.
+var requests = sync.Pool{New: func() any { return &request{temp: &decoder{}} }}
+
+// held maps each WriteRequest decoded into reusable memory to that memory,
+// until Server.Write is done with it. It is bounded: a WriteRequest whose
+// Write never runs (an interceptor that refuses it) just never returns its
+// memory, and once maxHeld are held, new ones are not.
+var held struct {
+	sync.Mutex
+	m map[*p4v1.WriteRequest]*request
+}
+
+const maxHeld = 1024
+
+// hold records that wr lives in r, which release gives back for reuse.
+func (r *request) hold(wr *p4v1.WriteRequest) {
+	held.Lock()
+	defer held.Unlock()
+	if held.m == nil {
+		held.m = map[*p4v1.WriteRequest]*request{}
+	}
+	if len(held.m) < maxHeld {
+		held.m[wr] = r
+	}
+}
+
+// release makes the memory wr was decoded into reusable: wr and everything
+// decoded with it must not be used afterwards, except what the store kept
+// (INSERT and MODIFY updates), which is never reused.
+func release(wr *p4v1.WriteRequest) {
+	held.Lock()
+	r := held.m[wr]
+	delete(held.m, wr)
+	held.Unlock()
+	if r != nil {
+		r.reuse()
+	}
+}
+
+// maxReused bounds the updates of a request whose memory is reused: the
+// pool keeps what it holds until the GC empties it, and a rare giant
+// request should not stay that long.
+const maxReused = 1 << 16
+
+// reuse empties r and returns it to the pool.
+func (r *request) reuse() {
+	if r.keep != nil {
+		// The buffer holds the kept updates' bytes: leave both to them.
+		r.keep, r.buf = nil, nil
+	}
+	if cap(r.updates) > maxReused {
+		return
+	}
+	r.temp.reset()
+	clear(r.updates)
+	r.updates = r.updates[:0]
+	requests.Put(r)
+}
+
+// decode decodes a WriteRequest into r's memory.
+func (r *request) decode(b []byte, wr *p4v1.WriteRequest) error {
+	return decodeWriteRequest(b, wr, r)
+}
+
+// decoderFor returns the decoder for an update: temp for a DELETE of
+// exactly one table entry (entity is the Update's entity field), keep
+// otherwise.
+func (r *request) decoderFor(typ p4v1.Update_Type, entity []byte) *decoder {
+	if typ == p4v1.Update_DELETE {
+		num, ftyp, _, _, rest, err := field(entity)
+		if err == nil && len(rest) == 0 && num == 2 && ftyp == protowire.BytesType {
+			return r.temp
+		}
+	}
+	if r.keep == nil {
+		r.keep = &decoder{}
+	}
+	return r.keep
+}
+
+// slabChunk is the number of values a slab allocates at once.
+const slabChunk = 64
+
+// slab hands out zeroed values allocated in chunks; reset makes them all
+// available again.
+type slab[T any] struct {
+	buf    []T   // what is left of the current chunk
+	chunks [][]T // every chunk, in the order handed out
+	used   int   // chunks handed out, the current one included
+}
 
 func (s *slab[T]) next() *T {
 	if len(s.buf) == 0 {
-		s.buf = make([]T, 64)
+		if s.used == len(s.chunks) {
+			s.chunks = append(s.chunks, make([]T, slabChunk))
+		}
+		s.buf = s.chunks[s.used]
+		s.used++
 	}
 	v := &s.buf[0]
 	s.buf = s.buf[1:]
 	return v
+}
+
+// reset zeroes the values handed out and makes them available again.
+func (s *slab[T]) reset() {
+	for _, c := range s.chunks[:s.used] {
+		clear(c)
+	}
+	s.buf, s.used = nil, 0
+}
+
+// run hands out the elements of repeated fields (a table entry's matches,
+// an action's params) as slices carved from shared chunks: growing each
+// slice by append cost allocations per entry. A run is built with add and
+// taken with end; a run interrupted by a fallback to proto.Unmarshal is
+// abandoned with begin.
+type run[T any] struct {
+	buf    []*T
+	start  int
+	chunks [][]*T // every chunk, in the order used
+	used   int    // chunks used, the current one included
+}
+
+// begin starts a run, abandoning any unfinished one.
+func (r *run[T]) begin() { r.start = len(r.buf) }
+
+// add appends v to the current run.
+func (r *run[T]) add(v *T) {
+	if len(r.buf) == cap(r.buf) {
+		// A new chunk, with the run so far moved into it: slices taken
+		// before keep the old chunk.
+		cur := r.buf[r.start:]
+		if r.used == len(r.chunks) || cap(r.chunks[r.used]) <= len(cur) {
+			r.chunks = append(r.chunks[:r.used], make([]*T, 0, max(256, 2*len(cur))))
+		}
+		next := r.chunks[r.used][:0]
+		r.used++
+		r.buf, r.start = append(next, cur...), 0
+	}
+	r.buf = append(r.buf, v)
+}
+
+// reset empties every chunk and makes them available again.
+func (r *run[T]) reset() {
+	for _, c := range r.chunks[:r.used] {
+		clear(c[:cap(c)])
+	}
+	r.buf, r.start, r.used = nil, 0, 0
+}
+
+// end returns the current run (nil when empty, as proto.Unmarshal leaves
+// an absent repeated field) and starts the next.
+func (r *run[T]) end() []*T {
+	if len(r.buf) == r.start {
+		return nil
+	}
+	s := r.buf[r.start:len(r.buf):len(r.buf)]
+	r.start = len(r.buf)
+	return s
 }
 
 // decoder holds the slabs of one request.
@@ -86,11 +265,56 @@ type decoder struct {
 	actions  slab[p4v1.Action]
 	actW     slab[p4v1.TableAction_Action]
 	params   slab[p4v1.Action_Param]
+	matchRun run[p4v1.FieldMatch]
+	paramRun run[p4v1.Action_Param]
+}
+
+// reset makes every value d handed out available again, zeroed.
+func (d *decoder) reset() {
+	d.updates.reset()
+	d.entities.reset()
+	d.tes.reset()
+	d.teWraps.reset()
+	d.matches.reset()
+	d.exacts.reset()
+	d.exactW.reset()
+	d.lpms.reset()
+	d.lpmW.reset()
+	d.terns.reset()
+	d.ternW.reset()
+	d.ranges.reset()
+	d.rangeW.reset()
+	d.opts.reset()
+	d.optW.reset()
+	d.tas.reset()
+	d.actions.reset()
+	d.actW.reset()
+	d.params.reset()
+	d.matchRun.reset()
+	d.paramRun.reset()
 }
 
 // field reads one field's header and, for length-delimited fields, its
 // bytes; it returns the rest of b.
 func field(b []byte) (num protowire.Number, typ protowire.Type, v uint64, val []byte, rest []byte, err error) {
+	// Almost every field of a table entry has a one-byte tag and a
+	// one-byte value or length: read those inline.
+	if len(b) >= 2 && b[0] < 0x80 && b[0] >= 8 && b[1] < 0x80 {
+		num, typ = protowire.Number(b[0]>>3), protowire.Type(b[0]&7)
+		switch typ {
+		case protowire.VarintType:
+			return num, typ, uint64(b[1]), nil, b[2:], nil
+		case protowire.BytesType:
+			if n := 2 + int(b[1]); n <= len(b) {
+				return num, typ, 0, b[2:n], b[n:], nil
+			}
+		}
+	}
+	return fieldSlow(b)
+}
+
+// fieldSlow is field for multi-byte tags, values and lengths.
+func fieldSlow(b []byte) (num protowire.Number, typ protowire.Type, v uint64, val []byte, rest []byte, err error) {
 	num, typ, n := protowire.ConsumeTag(b)
 	if n < 0 {
 		return 0, 0, 0, nil, nil, errSlowPath
@@ -110,8 +334,7 @@ func field(b []byte) (num protowire.Number, typ protowire.Type, v uint64, val []
 	return num, typ, v, val, b[n:], nil
 }
 
-func decodeWriteRequest(b []byte, wr *p4v1.WriteRequest) error {
-	d := &decoder{}
+func decodeWriteRequest(b []byte, wr *p4v1.WriteRequest, r *request) error {
 	seenElection := false
 	n := 0
 	for rest := b; len(rest) > 0; {
@@ -124,7 +347,8 @@ func decodeWriteRequest(b []byte, wr *p4v1.WriteRequest) error {
 		}
 		rest = r
 	}
-	wr.Updates = make([]*p4v1.Update, 0, n)
+	wr.Updates = slices.Grow(r.updates[:0], n)
+	r.updates = wr.Updates
 	for len(b) > 0 {
 		num, typ, v, val, rest, err := field(b)
 		if err != nil {
@@ -145,8 +369,8 @@ func decodeWriteRequest(b []byte, wr *p4v1.WriteRequest) error {
 			}
 			wr.ElectionId = u
 		case num == 4 && typ == protowire.BytesType:
-			u := d.updates.next()
-			if err := d.update(val, u); err != nil {
+			u, err := r.update(val)
+			if err != nil {
 				return err
 			}
 			wr.Updates = append(wr.Updates, u)
@@ -183,35 +407,48 @@ func decodeUint128(b []byte, u *p4v1.Uint128) error {
 	return nil
 }
 
-func (d *decoder) update(b []byte, u *p4v1.Update) error {
-	seen := false
+// update decodes an Update with the decoder its kind calls for.
+func (r *request) update(b []byte) (*p4v1.Update, error) {
+	var (
+		typ    p4v1.Update_Type
+		entity []byte
+		seen   bool
+	)
 	for len(b) > 0 {
-		num, typ, v, val, rest, err := field(b)
+		num, ftyp, v, val, rest, err := field(b)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		b = rest
 		switch {
-		case num == 1 && typ == protowire.VarintType:
-			u.Type = p4v1.Update_Type(int32(v))
-		case num == 2 && typ == protowire.BytesType:
+		case num == 1 && ftyp == protowire.VarintType:
+			typ = p4v1.Update_Type(int32(v))
+		case num == 2 && ftyp == protowire.BytesType:
 			if seen {
-				return errSlowPath
+				return nil, errSlowPath // proto merges a repeated message
 			}
-			seen = true
-			e := d.entities.next()
-			if err := d.entity(val, e); err != nil {
-				return err
-			}
-			u.Entity = e
+			seen, entity = true, val
 		default:
-			return errSlowPath
+			return nil, errSlowPath
 		}
 	}
-	return nil
+	// The Update and Entity are never kept (the store keeps a table
+	// entry, or what proto decoded for other entities): they go to temp.
+	u := r.temp.updates.next()
+	u.Type = typ
+	if seen {
+		e := r.temp.entities.next()
+		if err := r.decoderFor(typ, entity).entity(entity, e, r.temp); err != nil {
+			return nil, err
+		}
+		u.Entity = e
+	}
+	return u, nil
 }
 
-func (d *decoder) entity(b []byte, e *p4v1.Entity) error {
+// entity decodes an Entity's table entry with d, and the oneof wrapper
+// with temp.
+func (d *decoder) entity(b []byte, e *p4v1.Entity, temp *decoder) error {
 	num, typ, _, val, rest, err := field(b)
 	if err != nil || len(rest) > 0 || num != 2 || typ != protowire.BytesType {
 		// Not exactly one table entry: let proto decode this entity.
@@ -230,7 +467,7 @@ func (d *decoder) entity(b []byte, e *p4v1.Entity) error {
 			return err
 		}
 	}
-	w := d.teWraps.next()
+	w := temp.teWraps.next()
 	w.TableEntry = te
 	e.Entity = w
 	return nil
@@ -238,6 +475,7 @@ func (d *decoder) entity(b []byte, e *p4v1.Entity) error {
 
 func (d *decoder) tableEntry(b []byte, te *p4v1.TableEntry) error {
 	seenAction := false
+	d.matchRun.begin()
 	for len(b) > 0 {
 		num, typ, v, val, rest, err := field(b)
 		if err != nil {
@@ -252,7 +490,7 @@ func (d *decoder) tableEntry(b []byte, te *p4v1.TableEntry) error {
 			if err := d.fieldMatch(val, m); err != nil {
 				return err
 			}
-			te.Match = append(te.Match, m)
+			d.matchRun.add(m)
 		case num == 3 && typ == protowire.BytesType:
 			if seenAction {
 				return errSlowPath
@@ -279,6 +517,7 @@ func (d *decoder) tableEntry(b []byte, te *p4v1.TableEntry) error {
 			return errSlowPath // direct resources, time_since_last_hit, unknown
 		}
 	}
+	te.Match = d.matchRun.end()
 	return nil
 }
 
@@ -391,6 +630,7 @@ func (d *decoder) tableAction(b []byte, ta *p4v1.TableAction) error {
 		return errSlowPath // members, groups, action sets: rare, proto decodes them
 	}
 	a := d.actions.next()
+	d.paramRun.begin()
 	for b := val; len(b) > 0; {
 		num, typ, v, pval, rest, err := field(b)
 		if err != nil {
@@ -417,11 +657,12 @@ func (d *decoder) tableAction(b []byte, ta *p4v1.TableAction) error {
 					return errSlowPath
 				}
 			}
-			a.Params = append(a.Params, p)
+			d.paramRun.add(p)
 		default:
 			return errSlowPath
 		}
 	}
+	a.Params = d.paramRun.end()
 	w := d.actW.next()
 	w.Action = a
 	ta.Type = w

@@ -13,6 +13,9 @@ import (
 // the spec's order: device (NOT_FOUND), role and primary (NOT_FOUND,
 // PERMISSION_DENIED), pipeline (FAILED_PRECONDITION).
 func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
+	// Nothing may use what req's DELETEs decoded into after this (see
+	// request): the answer below is built of copies.
+	defer release(req)
 	start := time.Now()
 	errs, err := s.write(req)
 	if err == nil && errs != nil {

@@ -62,6 +62,12 @@ type Device struct {
 	// still runs the previous config and Writes touch only the store.
 	realized bool
 	st       *store
+	// spare holds the staging buffers of the last Write for the next
+	// (a 1,000-entry Write stages about 100 KB), emptied of pointers.
+	spare struct {
+		pend, done []staged
+		ops        []Op
+	}
 }
 
 // NewDevice returns a Device with no pipeline that realises everything with b.

@@ -197,11 +197,24 @@ func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch 
 			return nil, errorf(ErrInvalid, "table %s: INSERT without an action", t.Name)
 		}
 	} else {
-		ac, ind, err := p.parseTableAction(t, te.GetAction(), false)
+		var mem *actionAlloc
+		if e.alloc != nil {
+			mem = &e.alloc.action
+		}
+		ac, ind, err := p.parseTableAction(t, te.GetAction(), false, mem)
 		if err != nil {
 			return nil, err
 		}
 		e.Action, e.Indirect = ac, ind
+	}
+	if op == opInsert && readForm(te) {
+		// The request's entry is already what Reads serve: keep it
+		// rather than a copy. The Device owns the entries a Write hands
+		// it (it canonicalises them in place too); the callers that
+		// adjust e.proto afterwards (restore, initial entries) built te
+		// themselves.
+		e.proto = te
+		return e, nil
 	}
 	e.proto = &p4v1.TableEntry{
 		TableId: t.ID, Match: te.Match, Action: te.Action, Priority: e.Priority,
@@ -209,6 +222,15 @@ func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch 
 		IdleTimeoutNs: e.IdleTimeoutNs,
 	}
 	return e, nil
+}
+
+// readForm reports whether a checked, non-default TableEntry of a write
+// holds only the fields a stored entry's Read form keeps: no direct
+// resource data, nothing unknown.
+func readForm(te *p4v1.TableEntry) bool {
+	return te.CounterData == nil && te.MeterConfig == nil && te.MeterCounterData == nil &&
+		!te.IsDefaultAction && !te.IsConst && te.TimeSinceLastHit == nil &&
+		len(te.ProtoReflect().GetUnknown()) == 0
 }
 
 func (p *Pipeline) parseDefaultEntry(t *Table, te *p4v1.TableEntry, e *Entry, op writeOp) (*Entry, error) {
@@ -242,7 +264,7 @@ func (p *Pipeline) parseDefaultEntry(t *Table, te *p4v1.TableEntry, e *Entry, op
 		// NoAction.
 		return nil, errorf(ErrPermission, "table %s: the default entry of a table implemented by action profile %s cannot be changed", t.Name, t.Profile.Name)
 	}
-	ac, _, err := p.parseTableAction(t, te.GetAction(), true)
+	ac, _, err := p.parseTableAction(t, te.GetAction(), true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -574,13 +596,13 @@ func onesBelow(v []byte, bits int) bool {
 // "Action Specification"): an action for a direct table, a member, group
 // or one-shot action set for an indirect one. Whether members and groups
 // exist is the store's to check.
-func (p *Pipeline) parseTableAction(t *Table, ta *p4v1.TableAction, asDefault bool) (*ActionCall, *IndirectAction, error) {
+func (p *Pipeline) parseTableAction(t *Table, ta *p4v1.TableAction, asDefault bool, mem *actionAlloc) (*ActionCall, *IndirectAction, error) {
 	switch x := ta.GetType().(type) {
 	case *p4v1.TableAction_Action:
 		if t.Profile != nil {
 			return nil, nil, errorf(ErrInvalid, "table %s is implemented by action profile %s: give a member, group or action set, not a direct action", t.Name, t.Profile.Name)
 		}
-		ac, err := p.parseAction(t, x.Action, asDefault)
+		ac, err := p.parseAction(t, x.Action, asDefault, mem)
 		return ac, nil, err
 	case *p4v1.TableAction_ActionProfileMemberId, *p4v1.TableAction_ActionProfileGroupId, *p4v1.TableAction_ActionProfileActionSet:
 		if t.Profile == nil {
@@ -592,7 +614,9 @@ func (p *Pipeline) parseTableAction(t *Table, ta *p4v1.TableAction, asDefault bo
 	return nil, nil, errorf(ErrInvalid, "table %s: action is empty", t.Name)
 }
 
-func (p *Pipeline) parseAction(t *Table, a *p4v1.Action, asDefault bool) (*ActionCall, error) {
+// parseAction checks an action of table t. The ActionCall goes in mem
+// when it is not nil.
+func (p *Pipeline) parseAction(t *Table, a *p4v1.Action, asDefault bool, mem *actionAlloc) (*ActionCall, error) {
 	ar := t.Actions[a.GetActionId()]
 	if ar == nil {
 		if act := p.Actions[a.GetActionId()]; act != nil {
@@ -607,7 +631,7 @@ func (p *Pipeline) parseAction(t *Table, a *p4v1.Action, asDefault bool) (*Actio
 	if !asDefault && ar.DefaultOnly {
 		return nil, errorf(ErrPermission, "table %s: action %s is @defaultonly and cannot be used in an entry", t.Name, act.Name)
 	}
-	ac := newActionCall(act)
+	ac := newActionCallIn(act, mem)
 	if err := parseParams(act, a.GetParams(), ac.Params, t); err != nil {
 		return nil, err
 	}
@@ -621,8 +645,13 @@ type actionAlloc struct {
 	params [4][]byte
 }
 
-func newActionCall(act *Action) *ActionCall {
-	a := &actionAlloc{}
+func newActionCall(act *Action) *ActionCall { return newActionCallIn(act, nil) }
+
+// newActionCallIn is newActionCall in a, or in a new block when a is nil.
+func newActionCallIn(act *Action, a *actionAlloc) *ActionCall {
+	if a == nil {
+		a = &actionAlloc{}
+	}
 	a.Action = act
 	if n := len(act.Params); n <= len(a.params) {
 		a.Params = a.params[:n:n]
@@ -632,12 +661,15 @@ func newActionCall(act *Action) *ActionCall {
 	return &a.ActionCall
 }
 
-// entryAlloc holds an Entry with room for its match and blobs: one
-// allocation for the common case, where a Write is allocation bound.
+// entryAlloc holds an Entry with room for its match, blobs and action:
+// one allocation for the common case, where a Write is allocation bound.
 type entryAlloc struct {
 	Entry
 	match [2]FieldMatch
 	blob  [32]byte
+	// action holds the entry's ActionCall (a direct table's entries all
+	// have one).
+	action actionAlloc
 	// wire caches the encoding of the entry's proto as a read Entity
 	// (Entry.encoded). A copy of the Entry shares it, which is right as
 	// long as proto, which never changes once stored, is the same.
@@ -661,21 +693,25 @@ func newEntry(t *Table) *Entry {
 // parseParams checks an action's arguments: exactly one valid value per
 // parameter (P4Runtime §9.1.2). It canonicalises the request in place.
 func parseParams(act *Action, ps []*p4v1.Action_Param, out [][]byte, t *Table) error {
-	where := ""
-	if t != nil {
-		where = "table " + t.Name + ": "
+	// where prefixes messages; built only on failure, since this runs
+	// for every entry written.
+	where := func() string {
+		if t == nil {
+			return ""
+		}
+		return "table " + t.Name + ": "
 	}
 	for _, prm := range ps {
 		pa := act.Param(prm.GetParamId())
 		if pa == nil {
-			return errorf(ErrInvalid, "%saction %s: no param with id %d", where, act.Name, prm.GetParamId())
+			return errorf(ErrInvalid, "%saction %s: no param with id %d", where(), act.Name, prm.GetParamId())
 		}
 		if out[pa.Index] != nil {
-			return errorf(ErrInvalid, "%saction %s: param %s given twice", where, act.Name, pa.Name)
+			return errorf(ErrInvalid, "%saction %s: param %s given twice", where(), act.Name, pa.Name)
 		}
 		if pa.IsString {
 			if len(prm.GetValue()) == 0 || len(prm.GetValue()) > maxStringBytes {
-				return errorf(ErrInvalid, "%saction %s: param %s: string must be 1..%d bytes", where, act.Name, pa.Name, maxStringBytes)
+				return errorf(ErrInvalid, "%saction %s: param %s: string must be 1..%d bytes", where(), act.Name, pa.Name, maxStringBytes)
 			}
 			out[pa.Index] = prm.GetValue()
 			continue
@@ -683,16 +719,16 @@ func parseParams(act *Action, ps []*p4v1.Action_Param, out [][]byte, t *Table) e
 		c, ok := canonical(prm.GetValue(), pa.Bits)
 		if !ok {
 			if len(prm.GetValue()) == 0 {
-				return errorf(ErrInvalid, "%saction %s: param %s: empty value", where, act.Name, pa.Name)
+				return errorf(ErrInvalid, "%saction %s: param %s: empty value", where(), act.Name, pa.Name)
 			}
-			return errorf(ErrInvalid, "%saction %s: param %s: value %s does not fit in %d bits", where, act.Name, pa.Name, hexOf(prm.GetValue()), pa.Bits)
+			return errorf(ErrInvalid, "%saction %s: param %s: value %s does not fit in %d bits", where(), act.Name, pa.Name, hexOf(prm.GetValue()), pa.Bits)
 		}
 		prm.Value = c
 		out[pa.Index] = c
 	}
 	for i, v := range out {
 		if v == nil {
-			return errorf(ErrInvalid, "%saction %s: param %s (id %d) is missing", where, act.Name, act.Params[i].Name, act.Params[i].ID)
+			return errorf(ErrInvalid, "%saction %s: param %s (id %d) is missing", where(), act.Name, act.Params[i].Name, act.Params[i].ID)
 		}
 	}
 	return nil

@@ -356,7 +356,7 @@ func (p *Pipeline) parseActionSet(t *Table, as *p4v1.ActionProfileActionSet) (*I
 		if a.GetAction() == nil {
 			return nil, errorf(ErrInvalid, "%s: action is not set", awhat)
 		}
-		ac, err := p.parseAction(t, a.GetAction(), false)
+		ac, err := p.parseAction(t, a.GetAction(), false, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -11,7 +11,9 @@ import (
 // returned slice has one error per update, nil for those that succeeded;
 // it is nil when every update succeeded. err is set when the batch as a
 // whole was refused before any update was tried (no pipeline, unsupported
-// atomicity).
+// atomicity). The Device keeps the updates' entities (Reads serve them)
+// and canonicalises them in place: the caller must not change them
+// afterwards.
 func (d *Device) Write(updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomicity, sc *Scope) (errs []error, err error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -26,7 +28,11 @@ func (d *Device) Write(updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomi
 		defer d.journal.CommitBatch()
 	}
 	w := &batch{d: d, sc: sc, updates: updates, now: timeNow().UnixNano(), keepDone: atomicity != p4v1.WriteRequest_CONTINUE_ON_ERROR}
-	w.pend = make([]staged, 0, min(len(updates), flushSize))
+	w.pend, w.done, w.ops = d.spare.pend[:0], d.spare.done[:0], d.spare.ops[:0]
+	if cap(w.pend) < min(len(updates), flushSize) {
+		w.pend = make([]staged, 0, min(len(updates), flushSize))
+	}
+	defer d.keepSpare(w)
 	switch atomicity {
 	case p4v1.WriteRequest_CONTINUE_ON_ERROR:
 		w.continueOnError()
@@ -41,6 +47,15 @@ func (d *Device) Write(updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomi
 		return nil, errorf(ErrInvalid, "unknown atomicity %d", atomicity)
 	}
 	return w.errs, nil
+}
+
+// keepSpare keeps a finished batch's buffers for the next Write, cleared
+// so that they hold on to no entries.
+func (d *Device) keepSpare(w *batch) {
+	clear(w.pend[:cap(w.pend)])
+	clear(w.done[:cap(w.done)])
+	clear(w.ops[:cap(w.ops)])
+	d.spare.pend, d.spare.done, d.spare.ops = w.pend[:0], w.done[:0], w.ops[:0]
 }
 
 // staged is an op of an update, applied to the store and waiting for the

@@ -23,6 +23,9 @@ func TestParseFlagsErrors(t *testing.T) {
 		{name: "key without certificate", args: []string{"--tls-key", "k.pem"}, wantErr: "--tls-key needs --tls-cert"},
 		{name: "CA alone", args: []string{"--tls-ca", "ca.pem"}, wantErr: "--tls-ca needs --tls-cert"},
 		{name: "stray argument", args: []string{"extra"}, wantErr: "unexpected arguments"},
+		{name: "GC target", args: []string{"--gc-percent", "400"}},
+		{name: "GC target zero", args: []string{"--gc-percent", "0"}, wantErr: "positive percentage"},
+		{name: "GC target off", args: []string{"--gc-percent", "off"}, wantErr: "positive percentage"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

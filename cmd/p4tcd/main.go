@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,6 +67,8 @@ type config struct {
 	metricsAddr        string
 	xdpMode            ebpfdp.XDPMode
 	cpuPort            uint32
+	// gcPercent is --gc-percent; 0 leaves Go's setting ($GOGC, else 100).
+	gcPercent int
 }
 
 // defaultCPUPort is P4Runtime's SDN_PORT_CPU (§16.2 "Translation of Port
@@ -129,6 +132,14 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.Func("xdp-mode", "how the eBPF datapath's XDP tier attaches when the device config has an XDP object: auto (native where the driver supports XDP, else generic), native or generic", func(s string) (err error) {
 		cfg.xdpMode, err = ebpfdp.ParseXDPMode(s)
 		return err
+	})
+	fs.Func("gc-percent", "Go GC target: heap growth over live data, in percent, before a collection (default: $GOGC, else 100); higher trades memory for write throughput (README, Performance)", func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return fmt.Errorf("want a positive percentage, got %q", s)
+		}
+		cfg.gcPercent = n
+		return nil
 	})
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -253,6 +264,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.logLevel}))
+	if cfg.gcPercent > 0 {
+		// The write path is bound by the garbage decoding and staging
+		// leave; a higher target means fewer collections per Write.
+		debug.SetGCPercent(cfg.gcPercent)
+	}
 	backend, err := newBackend(cfg, log)
 	if err != nil {
 		return err
