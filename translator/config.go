@@ -308,7 +308,7 @@ func (c *Config) initialEntries() ([]*Entry, error) {
 		}
 		if e.Table.IsConst {
 			e.Const = true
-			e.proto.IsConst = true
+			e.materialise().IsConst = true
 		}
 		e.Placement = c.Program.Settings(e.Table.ID).Placement
 		out = append(out, e)

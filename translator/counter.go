@@ -250,7 +250,7 @@ func (d *Device) lookupEntry(te *p4v1.TableEntry, what string) (*tableState, *En
 	}
 	key := newEntry(t)
 	key.Priority = te.GetPriority()
-	if err := cfg.parseKey(t, te, key, false); err != nil {
+	if _, err := cfg.parseKey(t, te, key, false); err != nil {
 		return nil, nil, err
 	}
 	e := ts.entries[key.skey]

@@ -299,7 +299,7 @@ func (d *Device) reconcileLocked(c *Config) error {
 
 // retranslate re-parses a stored entry under another config.
 func (c *Config) retranslate(old *Entry) (*Entry, error) {
-	te := cloneEntryProto(old.proto)
+	te := cloneEntryProto(old.readProto())
 	te.IsConst = false
 	op := opInsert
 	if old.IsDefault {
@@ -309,7 +309,7 @@ func (c *Config) retranslate(old *Entry) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.Const, e.proto.IsConst = old.Const, old.Const
+	e.Const, e.materialise().IsConst = old.Const, old.Const
 	e.Origin, e.Placement = old.Origin, old.Placement
 	if od := old.Direct; od != nil {
 		if od.Meter != nil && e.Table.DirectMeter == nil {
@@ -362,13 +362,18 @@ func (s *store) stage(e *Entry, op writeOp) (Op, undo, error) {
 			}
 		}
 		if e.Action == nil && e.Indirect == nil {
-			// MODIFY without action keeps the action (§9.1.2).
+			// MODIFY without action keeps the action (§9.1.2). An
+			// entry kept as wire has none in it: it gets a proto.
 			e.Action, e.Indirect = prev.Action, prev.Indirect
-			e.proto.Action = prev.proto.Action
+			e.materialise().Action = prev.readProto().GetAction()
 		}
 		carryDirect(e, prev)
 		// The entry stays where it lives (MODIFY acts on its tiers).
-		e.Const, e.proto.IsConst, e.Origin, e.Placement = prev.Const, prev.Const, prev.Origin, prev.Placement
+		e.Const, e.Origin, e.Placement = prev.Const, prev.Origin, prev.Placement
+		if e.Const || e.proto != nil {
+			// A wire Read form says is_const false, as the write did.
+			e.materialise().IsConst = e.Const
+		}
 		ts.entries[e.skey] = e
 		if ts.prof != nil {
 			ts.prof.unlink(prev)

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // FieldMatch is one key field of an entry in canonical form. The zero value
@@ -109,8 +110,16 @@ type Entry struct {
 	// written is when a controller last wrote the entry (Unix ns).
 	written int64
 	// proto is the canonical P4Runtime form served to Reads. It shares
-	// sub-messages with the request it came from and is never mutated.
+	// sub-messages with the request it came from and is never mutated
+	// once stored. It is nil when wire holds the Read form: go through
+	// readProto, metadata or encoded to read it.
 	proto *p4v1.TableEntry
+	// wire is, when proto is nil, the Read form encoded as a Read
+	// Entity (table_entry, field 2): a private copy of what the
+	// controller wrote, which was already canonical (see own). One
+	// small pointer-free block instead of a tree of ten messages keeps
+	// the garbage collector's work per stored entry small.
+	wire []byte
 	// skey identifies the entry in its table: match and priority.
 	skey string
 }
@@ -136,6 +145,16 @@ func (p *Pipeline) parseTableEntry(te *p4v1.TableEntry, op writeOp) (*Entry, err
 // (an Entry of any table, reused) instead of allocating, since a deleted
 // key is never stored.
 func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch *Entry) (*Entry, error) {
+	return p.parseTableEntryWire(te, nil, op, scratch, nil)
+}
+
+// parseTableEntryWire is parseTableEntryInto for a te whose memory the
+// caller reuses once the Write is over, when wire (the encoding te was
+// decoded from) is not nil: the Entry then keeps nothing of te's (see
+// own), and te's memory may be reused as soon as the Write is done.
+// With a nil wire, te is the Device's, as for parseTableEntry. enc, when
+// not nil, is a buffer to reuse for re-encoding te.
+func (p *Pipeline) parseTableEntryWire(te *p4v1.TableEntry, wire []byte, op writeOp, scratch *Entry, enc *[]byte) (*Entry, error) {
 	if te.GetTableId() == 0 {
 		return nil, errorf(ErrInvalid, "table_id 0 is only valid in wildcard reads")
 	}
@@ -148,6 +167,12 @@ func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch 
 	}
 	if te.GetTimeSinceLastHit() != nil {
 		return nil, errorf(ErrInvalid, "table %s: time_since_last_hit must be unset in writes", t.Name)
+	}
+	if wire != nil && op != opDelete && (t.Profile != nil || !readForm(te)) {
+		// The Read form will be a proto tree (indirect actions, the
+		// default entry, direct resource data): build it from a copy
+		// the Device owns. A DELETE keeps nothing of te.
+		te, wire = proto.Clone(te).(*p4v1.TableEntry), nil
 	}
 	var e *Entry
 	if op == opDelete && scratch != nil && !te.GetIsDefaultAction() && len(t.Fields) <= cap(scratch.Match) {
@@ -169,7 +194,8 @@ func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch 
 		// MODIFY/DELETE of a keyless non-default entry can only be
 		// NOT_FOUND; the key parse below yields the empty key.
 	}
-	if err := p.parseKey(t, te, e, op != opDelete); err != nil {
+	rewrote, err := p.parseKey(t, te, e, op != opDelete)
+	if err != nil {
 		return nil, err
 	}
 	if op == opDelete {
@@ -201,11 +227,30 @@ func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch 
 		if e.alloc != nil {
 			mem = &e.alloc.action
 		}
-		ac, ind, err := p.parseTableAction(t, te.GetAction(), false, mem)
+		ac, ind, r, err := p.parseTableAction(t, te.GetAction(), false, mem)
 		if err != nil {
 			return nil, err
 		}
 		e.Action, e.Indirect = ac, ind
+		rewrote = rewrote || r
+	}
+	if wire != nil {
+		if rewrote {
+			// Canonicalising changed a value: wire no longer says
+			// what te does. Its canonical encoding does (readForm
+			// held).
+			var buf []byte
+			if enc != nil {
+				buf = (*enc)[:0]
+			}
+			buf = appendReadForm(buf, te)
+			if enc != nil {
+				*enc = buf
+			}
+			wire = buf
+		}
+		e.own(wire)
+		return e, nil
 	}
 	if op == opInsert && readForm(te) {
 		// The request's entry is already what Reads serve: keep it
@@ -264,7 +309,7 @@ func (p *Pipeline) parseDefaultEntry(t *Table, te *p4v1.TableEntry, e *Entry, op
 		// NoAction.
 		return nil, errorf(ErrPermission, "table %s: the default entry of a table implemented by action profile %s cannot be changed", t.Name, t.Profile.Name)
 	}
-	ac, _, err := p.parseTableAction(t, te.GetAction(), true, nil)
+	ac, _, _, err := p.parseTableAction(t, te.GetAction(), true, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -299,37 +344,42 @@ func opName(op writeOp) string {
 }
 
 // parseKey checks the match fields and priority of te and fills e.Match,
-// e.Key, e.Mask and e.skey (P4Runtime §9.1.1 "Match Format").
-func (p *Pipeline) parseKey(t *Table, te *p4v1.TableEntry, e *Entry, blobs bool) error {
+// e.Key, e.Mask and e.skey (P4Runtime §9.1.1 "Match Format"). rewrote is
+// as parseMatch's.
+func (p *Pipeline) parseKey(t *Table, te *p4v1.TableEntry, e *Entry, blobs bool) (rewrote bool, err error) {
 	if t.NeedsPriority() {
 		if e.Priority <= 0 {
-			return errorf(ErrInvalid, "table %s: entries need a positive priority (ternary, range or optional match); got %d", t.Name, e.Priority)
+			return false, errorf(ErrInvalid, "table %s: entries need a positive priority (ternary, range or optional match); got %d", t.Name, e.Priority)
 		}
 	} else if e.Priority != 0 {
-		return errorf(ErrInvalid, "table %s: priority must be 0 for a table without ternary, range or optional fields; got %d", t.Name, e.Priority)
+		return false, errorf(ErrInvalid, "table %s: priority must be 0 for a table without ternary, range or optional fields; got %d", t.Name, e.Priority)
 	}
 	return p.parseMatch(t, te, e, blobs)
 }
 
 // parseMatch checks the match fields of te and fills e.Match and e.skey
 // (with e.Priority) and, if blobs, e.Key and e.Mask. e comes from newEntry.
-func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry, blobs bool) error {
+// It canonicalises te's values in place; rewrote says whether that
+// changed any, i.e. whether te's encoding no longer says what te does.
+func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry, blobs bool) (rewrote bool, err error) {
 	for _, m := range te.GetMatch() {
 		f := t.Field(m.GetFieldId())
 		if f == nil {
-			return errorf(ErrInvalid, "%s: no match field with id %d", t.label, m.GetFieldId())
+			return false, errorf(ErrInvalid, "%s: no match field with id %d", t.label, m.GetFieldId())
 		}
 		fm := &e.Match[f.Index]
 		if fm.Set {
-			return errorf(ErrInvalid, "%s: field %s given twice", t.label, f.Name)
+			return false, errorf(ErrInvalid, "%s: field %s given twice", t.label, f.Name)
 		}
-		if err := parseFieldMatch(t, f, m, fm); err != nil {
-			return err
+		r, err := parseFieldMatch(t, f, m, fm)
+		if err != nil {
+			return false, err
 		}
+		rewrote = rewrote || r
 	}
 	for i, f := range t.Fields {
 		if f.Kind == MatchExact && !e.Match[i].Set {
-			return errorf(ErrInvalid, "%s: exact field %s is missing (exact fields cannot be omitted)", t.label, f.Name)
+			return false, errorf(ErrInvalid, "%s: exact field %s is missing (exact fields cannot be omitted)", t.label, f.Name)
 		}
 	}
 	e.skey = storeKey(t, e.Match, e.Priority)
@@ -352,10 +402,12 @@ func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry, blobs boo
 			layoutMatch(t.Fields[i], &l.Fields[i], &e.Match[i], e.Key, e.Mask)
 		}
 	}
-	return nil
+	return rewrote, nil
 }
 
-func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch) error {
+// parseFieldMatch checks one match field into fm and canonicalises m in
+// place; rewrote says whether that changed a value.
+func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch) (rewrote bool, err error) {
 	val := func(b []byte, what string) ([]byte, error) {
 		if f.IsString {
 			if len(b) == 0 || len(b) > maxStringBytes {
@@ -370,84 +422,84 @@ func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch
 			}
 			return nil, errorf(ErrInvalid, "%s: field %s: %s %s does not fit in %d bits", t.label, f.Name, what, hexOf(b), f.Bits)
 		}
+		rewrote = rewrote || len(c) != len(b)
 		return c, nil
 	}
-	var err error
 	switch f.Kind {
 	case MatchExact:
 		x := m.GetExact()
 		if x == nil {
-			return wrongKind(t, f, m)
+			return false, wrongKind(t, f, m)
 		}
 		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
-			return err
+			return false, err
 		}
 		x.Value = fm.Value
 	case MatchLPM:
 		x := m.GetLpm()
 		if x == nil {
-			return wrongKind(t, f, m)
+			return false, wrongKind(t, f, m)
 		}
 		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
-			return err
+			return false, err
 		}
 		plen := int(x.GetPrefixLen())
 		if plen <= 0 || plen > f.Bits {
-			return errorf(ErrInvalid, "%s: field %s: prefix_len %d not in 1..%d (omit the field for /0)", t.label, f.Name, x.GetPrefixLen(), f.Bits)
+			return false, errorf(ErrInvalid, "%s: field %s: prefix_len %d not in 1..%d (omit the field for /0)", t.label, f.Name, x.GetPrefixLen(), f.Bits)
 		}
 		if trailingZeros(fm.Value) < f.Bits-plen {
-			return errorf(ErrInvalid, "%s: field %s: value %s has bits set beyond prefix /%d", t.label, f.Name, hexOf(fm.Value), plen)
+			return false, errorf(ErrInvalid, "%s: field %s: value %s has bits set beyond prefix /%d", t.label, f.Name, hexOf(fm.Value), plen)
 		}
 		fm.PrefixLen = plen
 		x.Value = fm.Value
 	case MatchTernary:
 		x := m.GetTernary()
 		if x == nil {
-			return wrongKind(t, f, m)
+			return false, wrongKind(t, f, m)
 		}
 		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
-			return err
+			return false, err
 		}
 		if fm.Mask, err = val(x.GetMask(), "mask"); err != nil {
-			return err
+			return false, err
 		}
 		if isZero(fm.Mask) {
-			return errorf(ErrInvalid, "%s: field %s: mask is zero (omit the field for a don't-care match)", t.label, f.Name)
+			return false, errorf(ErrInvalid, "%s: field %s: mask is zero (omit the field for a don't-care match)", t.label, f.Name)
 		}
 		if !maskCovers(fm.Value, fm.Mask) {
-			return errorf(ErrInvalid, "%s: field %s: value %s has bits outside mask %s", t.label, f.Name, hexOf(fm.Value), hexOf(fm.Mask))
+			return false, errorf(ErrInvalid, "%s: field %s: value %s has bits outside mask %s", t.label, f.Name, hexOf(fm.Value), hexOf(fm.Mask))
 		}
 		x.Value, x.Mask = fm.Value, fm.Mask
 	case MatchRange:
 		x := m.GetRange()
 		if x == nil {
-			return wrongKind(t, f, m)
+			return false, wrongKind(t, f, m)
 		}
 		if fm.Value, err = val(x.GetLow(), "low bound"); err != nil {
-			return err
+			return false, err
 		}
 		if fm.High, err = val(x.GetHigh(), "high bound"); err != nil {
-			return err
+			return false, err
 		}
 		if compareUint(fm.Value, fm.High) > 0 {
-			return errorf(ErrInvalid, "%s: field %s: low %s is above high %s", t.label, f.Name, hexOf(fm.Value), hexOf(fm.High))
+			return false, errorf(ErrInvalid, "%s: field %s: low %s is above high %s", t.label, f.Name, hexOf(fm.Value), hexOf(fm.High))
 		}
 		if isZero(fm.Value) && bitLen(fm.High) == f.Bits && onesBelow(fm.High, f.Bits) {
-			return errorf(ErrInvalid, "%s: field %s: range covers every value (omit the field for a don't-care match)", t.label, f.Name)
+			return false, errorf(ErrInvalid, "%s: field %s: range covers every value (omit the field for a don't-care match)", t.label, f.Name)
 		}
 		x.Low, x.High = fm.Value, fm.High
 	case MatchOptional:
 		x := m.GetOptional()
 		if x == nil {
-			return wrongKind(t, f, m)
+			return false, wrongKind(t, f, m)
 		}
 		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
-			return err
+			return false, err
 		}
 		x.Value = fm.Value
 	}
 	fm.Set = true
-	return nil
+	return rewrote, nil
 }
 
 func wrongKind(t *Table, f *MatchField, m *p4v1.FieldMatch) error {
@@ -595,47 +647,49 @@ func onesBelow(v []byte, bits int) bool {
 // parseTableAction checks a TableAction against the table (P4Runtime §9.1.2
 // "Action Specification"): an action for a direct table, a member, group
 // or one-shot action set for an indirect one. Whether members and groups
-// exist is the store's to check.
-func (p *Pipeline) parseTableAction(t *Table, ta *p4v1.TableAction, asDefault bool, mem *actionAlloc) (*ActionCall, *IndirectAction, error) {
+// exist is the store's to check. rewrote says whether canonicalising a
+// direct action's params in place changed one (indirect actions do not
+// say).
+func (p *Pipeline) parseTableAction(t *Table, ta *p4v1.TableAction, asDefault bool, mem *actionAlloc) (ac *ActionCall, ind *IndirectAction, rewrote bool, err error) {
 	switch x := ta.GetType().(type) {
 	case *p4v1.TableAction_Action:
 		if t.Profile != nil {
-			return nil, nil, errorf(ErrInvalid, "table %s is implemented by action profile %s: give a member, group or action set, not a direct action", t.Name, t.Profile.Name)
+			return nil, nil, false, errorf(ErrInvalid, "table %s is implemented by action profile %s: give a member, group or action set, not a direct action", t.Name, t.Profile.Name)
 		}
-		ac, err := p.parseAction(t, x.Action, asDefault, mem)
-		return ac, nil, err
+		ac, rewrote, err := p.parseAction(t, x.Action, asDefault, mem)
+		return ac, nil, rewrote, err
 	case *p4v1.TableAction_ActionProfileMemberId, *p4v1.TableAction_ActionProfileGroupId, *p4v1.TableAction_ActionProfileActionSet:
 		if t.Profile == nil {
-			return nil, nil, errorf(ErrInvalid, "table %s is a direct table: give an action, not an action profile reference", t.Name)
+			return nil, nil, false, errorf(ErrInvalid, "table %s is a direct table: give an action, not an action profile reference", t.Name)
 		}
 		ind, err := p.parseIndirect(t, ta)
-		return nil, ind, err
+		return nil, ind, false, err
 	}
-	return nil, nil, errorf(ErrInvalid, "table %s: action is empty", t.Name)
+	return nil, nil, false, errorf(ErrInvalid, "table %s: action is empty", t.Name)
 }
 
 // parseAction checks an action of table t. The ActionCall goes in mem
-// when it is not nil.
-func (p *Pipeline) parseAction(t *Table, a *p4v1.Action, asDefault bool, mem *actionAlloc) (*ActionCall, error) {
+// when it is not nil. rewrote is as parseParams'.
+func (p *Pipeline) parseAction(t *Table, a *p4v1.Action, asDefault bool, mem *actionAlloc) (ac *ActionCall, rewrote bool, err error) {
 	ar := t.Actions[a.GetActionId()]
 	if ar == nil {
 		if act := p.Actions[a.GetActionId()]; act != nil {
-			return nil, errorf(ErrInvalid, "table %s: action %s is not one of the table's actions", t.Name, act.Name)
+			return nil, false, errorf(ErrInvalid, "table %s: action %s is not one of the table's actions", t.Name, act.Name)
 		}
-		return nil, errorf(ErrInvalid, "table %s: action id %#x is not an action%s", t.Name, a.GetActionId(), p.kindHint(a.GetActionId()))
+		return nil, false, errorf(ErrInvalid, "table %s: action id %#x is not an action%s", t.Name, a.GetActionId(), p.kindHint(a.GetActionId()))
 	}
 	act := ar.Action
 	if asDefault && ar.TableOnly {
-		return nil, errorf(ErrPermission, "table %s: action %s is @tableonly and cannot be the default action", t.Name, act.Name)
+		return nil, false, errorf(ErrPermission, "table %s: action %s is @tableonly and cannot be the default action", t.Name, act.Name)
 	}
 	if !asDefault && ar.DefaultOnly {
-		return nil, errorf(ErrPermission, "table %s: action %s is @defaultonly and cannot be used in an entry", t.Name, act.Name)
+		return nil, false, errorf(ErrPermission, "table %s: action %s is @defaultonly and cannot be used in an entry", t.Name, act.Name)
 	}
-	ac := newActionCallIn(act, mem)
-	if err := parseParams(act, a.GetParams(), ac.Params, t); err != nil {
-		return nil, err
+	ac = newActionCallIn(act, mem)
+	if rewrote, err = parseParams(act, a.GetParams(), ac.Params, t); err != nil {
+		return nil, false, err
 	}
-	return ac, nil
+	return ac, rewrote, nil
 }
 
 // actionAlloc holds an ActionCall and room for its parameters: one
@@ -671,8 +725,9 @@ type entryAlloc struct {
 	// have one).
 	action actionAlloc
 	// wire caches the encoding of the entry's proto as a read Entity
-	// (Entry.encoded). A copy of the Entry shares it, which is right as
-	// long as proto, which never changes once stored, is the same.
+	// (Entry.encoded) when the entry has no Entry.wire. A copy of the
+	// Entry shares it, which is right as long as proto, which never
+	// changes once stored, is the same.
 	wire atomic.Pointer[[]byte]
 }
 
@@ -691,8 +746,9 @@ func newEntry(t *Table) *Entry {
 }
 
 // parseParams checks an action's arguments: exactly one valid value per
-// parameter (P4Runtime §9.1.2). It canonicalises the request in place.
-func parseParams(act *Action, ps []*p4v1.Action_Param, out [][]byte, t *Table) error {
+// parameter (P4Runtime §9.1.2). It canonicalises the request in place;
+// rewrote says whether that changed a value.
+func parseParams(act *Action, ps []*p4v1.Action_Param, out [][]byte, t *Table) (rewrote bool, err error) {
 	// where prefixes messages; built only on failure, since this runs
 	// for every entry written.
 	where := func() string {
@@ -704,14 +760,14 @@ func parseParams(act *Action, ps []*p4v1.Action_Param, out [][]byte, t *Table) e
 	for _, prm := range ps {
 		pa := act.Param(prm.GetParamId())
 		if pa == nil {
-			return errorf(ErrInvalid, "%saction %s: no param with id %d", where(), act.Name, prm.GetParamId())
+			return false, errorf(ErrInvalid, "%saction %s: no param with id %d", where(), act.Name, prm.GetParamId())
 		}
 		if out[pa.Index] != nil {
-			return errorf(ErrInvalid, "%saction %s: param %s given twice", where(), act.Name, pa.Name)
+			return false, errorf(ErrInvalid, "%saction %s: param %s given twice", where(), act.Name, pa.Name)
 		}
 		if pa.IsString {
 			if len(prm.GetValue()) == 0 || len(prm.GetValue()) > maxStringBytes {
-				return errorf(ErrInvalid, "%saction %s: param %s: string must be 1..%d bytes", where(), act.Name, pa.Name, maxStringBytes)
+				return false, errorf(ErrInvalid, "%saction %s: param %s: string must be 1..%d bytes", where(), act.Name, pa.Name, maxStringBytes)
 			}
 			out[pa.Index] = prm.GetValue()
 			continue
@@ -719,17 +775,18 @@ func parseParams(act *Action, ps []*p4v1.Action_Param, out [][]byte, t *Table) e
 		c, ok := canonical(prm.GetValue(), pa.Bits)
 		if !ok {
 			if len(prm.GetValue()) == 0 {
-				return errorf(ErrInvalid, "%saction %s: param %s: empty value", where(), act.Name, pa.Name)
+				return false, errorf(ErrInvalid, "%saction %s: param %s: empty value", where(), act.Name, pa.Name)
 			}
-			return errorf(ErrInvalid, "%saction %s: param %s: value %s does not fit in %d bits", where(), act.Name, pa.Name, hexOf(prm.GetValue()), pa.Bits)
+			return false, errorf(ErrInvalid, "%saction %s: param %s: value %s does not fit in %d bits", where(), act.Name, pa.Name, hexOf(prm.GetValue()), pa.Bits)
 		}
+		rewrote = rewrote || len(c) != len(prm.GetValue())
 		prm.Value = c
 		out[pa.Index] = c
 	}
 	for i, v := range out {
 		if v == nil {
-			return errorf(ErrInvalid, "%saction %s: param %s (id %d) is missing", where(), act.Name, act.Params[i].Name, act.Params[i].ID)
+			return false, errorf(ErrInvalid, "%saction %s: param %s (id %d) is missing", where(), act.Name, act.Params[i].Name, act.Params[i].ID)
 		}
 	}
-	return nil
+	return rewrote, nil
 }

@@ -141,12 +141,16 @@ func (d *Device) idleEntries(idle []IdleEntry) []*p4v1.TableEntry {
 			key = storeKey(ie.Entry.Table, ie.Entry.Match, ie.Entry.Priority)
 		}
 		e := ts.entries[key]
-		if e == nil || e.proto == nil || e.IdleTimeoutNs == 0 {
+		if e == nil || e.IdleTimeoutNs == 0 {
+			continue
+		}
+		te := e.readProto()
+		if te == nil {
 			continue
 		}
 		out = append(out, &p4v1.TableEntry{
-			TableId: e.proto.TableId, Match: e.proto.Match, Priority: e.proto.Priority,
-			ControllerMetadata: e.proto.ControllerMetadata, Metadata: e.proto.Metadata, IdleTimeoutNs: e.proto.IdleTimeoutNs,
+			TableId: te.TableId, Match: te.Match, Priority: te.Priority,
+			ControllerMetadata: te.ControllerMetadata, Metadata: te.Metadata, IdleTimeoutNs: te.IdleTimeoutNs,
 		})
 	}
 	return out

@@ -291,7 +291,7 @@ func (p *Pipeline) parseMemberAction(prof *ActionProfile, a *p4v1.Action, what s
 		}
 	}
 	ac := newActionCall(act)
-	if err := parseParams(act, a.GetParams(), ac.Params, nil); err != nil {
+	if _, err := parseParams(act, a.GetParams(), ac.Params, nil); err != nil {
 		return nil, errorf(ErrInvalid, "%s: %v", what, err)
 	}
 	return ac, nil
@@ -356,7 +356,7 @@ func (p *Pipeline) parseActionSet(t *Table, as *p4v1.ActionProfileActionSet) (*I
 		if a.GetAction() == nil {
 			return nil, errorf(ErrInvalid, "%s: action is not set", awhat)
 		}
-		ac, err := p.parseAction(t, a.GetAction(), false, nil)
+		ac, _, err := p.parseAction(t, a.GetAction(), false, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -20,12 +20,21 @@ import (
 // did. err is set when the whole Read is refused (no pipeline) or emit
 // failed.
 func (d *Device) Read(entities []*p4v1.Entity, sc *Scope, emit func(*p4v1.Entity) error) (errs []error, err error) {
-	return d.ReadEncoded(entities, sc, func(e *p4v1.Entity, _ []byte) error { return emit(e) })
+	return d.ReadEncoded(entities, sc, func(e *p4v1.Entity, wire []byte) error {
+		if e == nil {
+			e = &p4v1.Entity{}
+			if err := proto.Unmarshal(wire, e); err != nil {
+				return fmt.Errorf("decode stored entry: %w", err)
+			}
+		}
+		return emit(e)
+	})
 }
 
 // ReadEncoded is Read for a server that encodes the response itself: emit
 // also receives the entity's wire encoding when one is at hand (nil
-// otherwise). A stored entry read plainly — no counter, meter or hit time
+// otherwise), and then may receive a nil entity: entries the Device keeps
+// as their encoding (Entry.wire) are not decoded for it. A stored entry read plainly — no counter, meter or hit time
 // asked for — is encoded once, on its first Read, and its encoding reused
 // by later Reads (entries are immutable): ONOS re-reads every table every
 // 30 s.
@@ -95,16 +104,18 @@ func (d *Device) ReadEncoded(entities []*p4v1.Entity, sc *Scope, emit func(e *p4
 			}
 			continue
 		}
-		te := h.e.proto
 		meter := h.tp.GetMeterConfig() != nil && h.e.Direct != nil && h.e.Direct.Meter != nil
-		if h.tp.GetTimeSinceLastHit() != nil || h.cell > 0 || meter {
-			te = cloneEntryProto(te)
-		} else if h.e.Origin == OriginController {
+		extra := h.tp.GetTimeSinceLastHit() != nil || h.cell > 0 || meter
+		if !extra && h.e.Origin == OriginController {
 			ent, wire := h.e.encoded()
 			if err := emit(ent, wire); err != nil {
 				return errs, err
 			}
 			continue
+		}
+		te := h.e.readProto()
+		if extra {
+			te = cloneEntryProto(te)
 		}
 		if h.tp.GetTimeSinceLastHit() != nil {
 			var elapsed int64
@@ -138,8 +149,12 @@ func (d *Device) ReadEncoded(entities []*p4v1.Entity, sc *Scope, emit func(e *p4
 }
 
 // encoded returns the entry as a Read returns it plainly, and its wire
-// encoding, made on first use.
+// encoding, made on first use. An entry kept as wire returns that
+// encoding alone (a nil Entity): decoding it is the caller's choice.
 func (e *Entry) encoded() (*p4v1.Entity, []byte) {
+	if e.wire != nil {
+		return nil, e.wire
+	}
 	ent := &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: e.proto}}
 	if e.alloc == nil {
 		return ent, nil
@@ -302,7 +317,7 @@ func (r *reader) tableEntries(req *p4v1.TableEntry) error {
 	}
 	key := newEntry(t)
 	key.Priority = req.GetPriority()
-	if err := cfg.parseMatch(t, req, key, false); err != nil {
+	if _, err := cfg.parseMatch(t, req, key, false); err != nil {
 		return err
 	}
 	if !t.NeedsPriority() || req.GetPriority() != 0 {
@@ -428,11 +443,14 @@ func matches(e *Entry, req *p4v1.TableEntry) bool {
 	if p := req.GetPriority(); p != 0 && e.Priority != p {
 		return false
 	}
-	if m := req.GetControllerMetadata(); m != 0 && e.proto.GetControllerMetadata() != m {
-		return false
-	}
-	if m := req.GetMetadata(); len(m) > 0 && !bytes.Equal(e.proto.GetMetadata(), m) {
-		return false
+	if m, md := req.GetControllerMetadata(), req.GetMetadata(); m != 0 || len(md) > 0 {
+		cookie, meta := e.metadata()
+		if m != 0 && cookie != m {
+			return false
+		}
+		if len(md) > 0 && !bytes.Equal(meta, md) {
+			return false
+		}
 	}
 	switch a := req.GetAction().GetType().(type) {
 	case *p4v1.TableAction_Action:
@@ -656,7 +674,7 @@ func (r *reader) directEntries(te *p4v1.TableEntry, has func(*Table) bool, kind 
 // keyProto is the key of an entry as a DirectCounterEntry or
 // DirectMeterEntry names it.
 func keyProto(e *Entry) *p4v1.TableEntry {
-	return &p4v1.TableEntry{TableId: e.Table.ID, Match: e.proto.GetMatch(), Priority: e.Priority, IsDefaultAction: e.IsDefault}
+	return &p4v1.TableEntry{TableId: e.Table.ID, Match: e.readProto().GetMatch(), Priority: e.Priority, IsDefaultAction: e.IsDefault}
 }
 
 func (r *reader) directCounters(req *p4v1.DirectCounterEntry) error {

@@ -226,7 +226,7 @@ func (c *Config) savedEntry(se *SavedEntry) (*Entry, error) {
 			set.Actions[i].Member = se.OneShot[i].Member
 		}
 	}
-	e.Const, e.proto.IsConst, e.Origin, e.Placement = se.Const, se.Const, se.Origin, se.Placement
+	e.Const, e.materialise().IsConst, e.Origin, e.Placement = se.Const, se.Const, se.Origin, se.Placement
 	return e, nil
 }
 
@@ -242,9 +242,10 @@ func (c *Config) datapathEntry(de *DatapathEntry) (*Entry, time.Duration, error)
 		return nil, 0, fmt.Errorf("datapath-created entry: %w", err)
 	}
 	e.Origin, e.Placement = OriginDatapath, PlaceBoth
-	e.proto.Metadata = []byte(DatapathMetadata)
+	te := e.materialise()
+	te.Metadata = []byte(DatapathMetadata)
 	if e.Table.IdleTimeout {
-		e.IdleTimeoutNs, e.proto.IdleTimeoutNs = aging, aging
+		e.IdleTimeoutNs, te.IdleTimeoutNs = aging, aging
 	}
 	return e, de.SinceLastHit, nil
 }
@@ -454,9 +455,7 @@ func (e *Entry) Saved() SavedEntry {
 		TableID: e.Table.ID, Match: e.Match, Priority: e.Priority, IsDefault: e.IsDefault,
 		Const: e.Const, Origin: e.Origin, Placement: e.Placement, IdleTimeoutNs: e.IdleTimeoutNs,
 	}
-	if e.proto != nil {
-		se.ControllerMetadata, se.Metadata = e.proto.GetControllerMetadata(), e.proto.GetMetadata()
-	}
+	se.ControllerMetadata, se.Metadata = e.metadata()
 	if e.Action != nil {
 		se.ActionID, se.Params = e.Action.Action.ID, e.Action.Params
 	}

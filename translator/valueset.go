@@ -58,7 +58,7 @@ func (w *batch) stageValueSet(i int, ve *p4v1.ValueSetEntry, op writeOp) error {
 	keys := make(map[string]bool, len(members))
 	for j, m := range ve.GetMembers() {
 		e := newEntry(vs.match)
-		if err := cfg.parseMatch(vs.match, &p4v1.TableEntry{Match: m.GetMatch()}, e, true); err != nil {
+		if _, err := cfg.parseMatch(vs.match, &p4v1.TableEntry{Match: m.GetMatch()}, e, true); err != nil {
 			return errorf(ErrInvalid, "%v (member %d)", err, j)
 		}
 		if keys[e.skey] {

@@ -15,6 +15,22 @@ import (
 // and canonicalises them in place: the caller must not change them
 // afterwards.
 func (d *Device) Write(updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomicity, sc *Scope) (errs []error, err error) {
+	return d.WriteWire(updates, nil, atomicity, sc)
+}
+
+// WriteWire is Write for a caller that reuses the memory of the updates
+// once it returns: wires, nil or aligned with updates, holds for each
+// update whose entity is a table entry the encoding that entry was
+// decoded from (the bytes of Entity.table_entry), nil where there is
+// none. The Device keeps nothing of an update that has its wire — nor of
+// the wire itself — so the caller may reuse both as soon as WriteWire
+// returns; updates without one are kept as Write keeps them. An entry
+// already canonical is stored as a copy of its wire, the compact form of
+// its Read form.
+func (d *Device) WriteWire(updates []*p4v1.Update, wires [][]byte, atomicity p4v1.WriteRequest_Atomicity, sc *Scope) (errs []error, err error) {
+	if wires != nil && len(wires) != len(updates) {
+		return nil, errorf(ErrInternal, "write: %d wires for %d updates", len(wires), len(updates))
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.cfg == nil {
@@ -27,7 +43,7 @@ func (d *Device) Write(updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomi
 		d.journal.BeginBatch()
 		defer d.journal.CommitBatch()
 	}
-	w := &batch{d: d, sc: sc, updates: updates, now: timeNow().UnixNano(), keepDone: atomicity != p4v1.WriteRequest_CONTINUE_ON_ERROR}
+	w := &batch{d: d, sc: sc, updates: updates, wires: wires, now: timeNow().UnixNano(), keepDone: atomicity != p4v1.WriteRequest_CONTINUE_ON_ERROR}
 	w.pend, w.done, w.ops = d.spare.pend[:0], d.spare.done[:0], d.spare.ops[:0]
 	if cap(w.pend) < min(len(updates), flushSize) {
 		w.pend = make([]staged, 0, min(len(updates), flushSize))
@@ -125,6 +141,11 @@ type batch struct {
 	anyExt bool
 	// exts holds the extern side of staged ops (undo.ext).
 	exts []extStaged
+
+	// wires are the updates' table entry encodings (WriteWire), or nil.
+	wires [][]byte
+	// enc is scratch for re-encoding canonicalised table entries.
+	enc []byte
 }
 
 func (w *batch) fail(i int, err error) {
@@ -513,7 +534,11 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 		w.scratch = newEntry(&Table{})
 		w.scratch.Match = w.scratch.alloc.match[:0]
 	}
-	e, err := cfg.parseTableEntryInto(te, op, w.scratch)
+	var wire []byte
+	if w.wires != nil {
+		wire = w.wires[i]
+	}
+	e, err := cfg.parseTableEntryWire(te, wire, op, w.scratch, &w.enc)
 	if err != nil {
 		return err
 	}
