@@ -67,19 +67,21 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 // errSlowPath says the fast decoder does not handle the input.
 var errSlowPath = errors.New("use proto.Unmarshal")
 
-// A request is the memory a decoded WriteRequest lives in. The store keeps
-// the table entries of INSERT and MODIFY updates (they become the Read
-// form of the entries), so those are decoded into slabs of their own,
-// never reused (keep). Everything else leaves nothing behind once the
-// Write is over: the Updates and Entities, and the whole of a DELETE of a
-// table entry. It is decoded into slabs (temp) that, with the copy of the
-// request when nothing was kept, serve the next request after
-// Server.Write calls release. Churn writes as many deletes as inserts,
-// and their decoding was a third of the write path's garbage.
+// A request is the memory a decoded WriteRequest lives in: slabs (temp)
+// and the copy of the request (buf) that, after Server.Write calls
+// release, serve the next request. Nothing of it is left behind once the
+// Write is over: Server.Write hands the translator each table entry's
+// encoding (wires) with it, and the translator keeps a copy of that — or
+// of the entry — rather than the decoded tree. Keeping the trees of
+// INSERTs made the decoded request most of the write path's garbage.
 type request struct {
-	keep, temp *decoder
-	buf        []byte
-	updates    []*p4v1.Update
+	temp    *decoder
+	buf     []byte
+	updates []*p4v1.Update
+	// wires holds, for each update, the encoding of its table entry
+	// (inside buf), or nil when its entity is not exactly one table
+	// entry.
+	wires [][]byte
 }
 
 // requests holds requests ready for reuse.
@@ -108,9 +110,21 @@ func (r *request) hold(wr *p4v1.WriteRequest) {
 	}
 }
 
-// release makes the memory wr was decoded into reusable: wr and everything
-// decoded with it must not be used afterwards, except what the store kept
-// (INSERT and MODIFY updates), which is never reused.
+// heldWires returns the table entry encodings of wr's updates (see
+// request.wires) when wr lives in reusable memory, nil otherwise. Until
+// release, wr's memory is only the caller's.
+func heldWires(wr *p4v1.WriteRequest) [][]byte {
+	held.Lock()
+	r := held.m[wr]
+	held.Unlock()
+	if r == nil {
+		return nil
+	}
+	return r.wires
+}
+
+// release makes the memory wr was decoded into reusable: wr, everything
+// decoded with it and its wires must not be used afterwards.
 func release(wr *p4v1.WriteRequest) {
 	held.Lock()
 	r := held.m[wr]
@@ -128,38 +142,20 @@ const maxReused = 1 << 16
 
 // reuse empties r and returns it to the pool.
 func (r *request) reuse() {
-	if r.keep != nil {
-		// The buffer holds the kept updates' bytes: leave both to them.
-		r.keep, r.buf = nil, nil
-	}
 	if cap(r.updates) > maxReused {
 		return
 	}
 	r.temp.reset()
 	clear(r.updates)
 	r.updates = r.updates[:0]
+	clear(r.wires)
+	r.wires = r.wires[:0]
 	requests.Put(r)
 }
 
 // decode decodes a WriteRequest into r's memory.
 func (r *request) decode(b []byte, wr *p4v1.WriteRequest) error {
 	return decodeWriteRequest(b, wr, r)
-}
-
-// decoderFor returns the decoder for an update: temp for a DELETE of
-// exactly one table entry (entity is the Update's entity field), keep
-// otherwise.
-func (r *request) decoderFor(typ p4v1.Update_Type, entity []byte) *decoder {
-	if typ == p4v1.Update_DELETE {
-		num, ftyp, _, _, rest, err := field(entity)
-		if err == nil && len(rest) == 0 && num == 2 && ftyp == protowire.BytesType {
-			return r.temp
-		}
-	}
-	if r.keep == nil {
-		r.keep = &decoder{}
-	}
-	return r.keep
 }
 
 // slabChunk is the number of values a slab allocates at once.
@@ -349,6 +345,7 @@ func decodeWriteRequest(b []byte, wr *p4v1.WriteRequest, r *request) error {
 	}
 	wr.Updates = slices.Grow(r.updates[:0], n)
 	r.updates = wr.Updates
+	r.wires = slices.Grow(r.wires[:0], n)
 	for len(b) > 0 {
 		num, typ, v, val, rest, err := field(b)
 		if err != nil {
@@ -369,11 +366,12 @@ func decodeWriteRequest(b []byte, wr *p4v1.WriteRequest, r *request) error {
 			}
 			wr.ElectionId = u
 		case num == 4 && typ == protowire.BytesType:
-			u, err := r.update(val)
+			u, wire, err := r.update(val)
 			if err != nil {
 				return err
 			}
 			wr.Updates = append(wr.Updates, u)
+			r.wires = append(r.wires, wire)
 		case num == 5 && typ == protowire.VarintType:
 			wr.Atomicity = p4v1.WriteRequest_Atomicity(int32(v))
 		case num == 6 && typ == protowire.BytesType:
@@ -407,8 +405,9 @@ func decodeUint128(b []byte, u *p4v1.Uint128) error {
 	return nil
 }
 
-// update decodes an Update with the decoder its kind calls for.
-func (r *request) update(b []byte) (*p4v1.Update, error) {
+// update decodes an Update, and returns with it the encoding of its
+// table entry (nil when its entity is not exactly one).
+func (r *request) update(b []byte) (*p4v1.Update, []byte, error) {
 	var (
 		typ    p4v1.Update_Type
 		entity []byte
@@ -417,7 +416,7 @@ func (r *request) update(b []byte) (*p4v1.Update, error) {
 	for len(b) > 0 {
 		num, ftyp, v, val, rest, err := field(b)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		b = rest
 		switch {
@@ -425,52 +424,55 @@ func (r *request) update(b []byte) (*p4v1.Update, error) {
 			typ = p4v1.Update_Type(int32(v))
 		case num == 2 && ftyp == protowire.BytesType:
 			if seen {
-				return nil, errSlowPath // proto merges a repeated message
+				return nil, nil, errSlowPath // proto merges a repeated message
 			}
 			seen, entity = true, val
 		default:
-			return nil, errSlowPath
+			return nil, nil, errSlowPath
 		}
 	}
-	// The Update and Entity are never kept (the store keeps a table
-	// entry, or what proto decoded for other entities): they go to temp.
+	// Nothing of the update is kept (the translator keeps a copy of a
+	// table entry's wire, or of the entry; proto decodes other entities
+	// into memory of their own): it all goes to temp.
 	u := r.temp.updates.next()
 	u.Type = typ
+	var wire []byte
 	if seen {
 		e := r.temp.entities.next()
-		if err := r.decoderFor(typ, entity).entity(entity, e, r.temp); err != nil {
-			return nil, err
+		var err error
+		if wire, err = r.temp.entity(entity, e); err != nil {
+			return nil, nil, err
 		}
 		u.Entity = e
 	}
-	return u, nil
+	return u, wire, nil
 }
 
-// entity decodes an Entity's table entry with d, and the oneof wrapper
-// with temp.
-func (d *decoder) entity(b []byte, e *p4v1.Entity, temp *decoder) error {
+// entity decodes an Entity into d, and returns its table entry's
+// encoding when it is exactly one table entry.
+func (d *decoder) entity(b []byte, e *p4v1.Entity) ([]byte, error) {
 	num, typ, _, val, rest, err := field(b)
 	if err != nil || len(rest) > 0 || num != 2 || typ != protowire.BytesType {
 		// Not exactly one table entry: let proto decode this entity.
 		if len(b) == 0 {
-			return nil
+			return nil, nil
 		}
-		return proto.Unmarshal(b, e)
+		return nil, proto.Unmarshal(b, e)
 	}
 	te := d.tes.next()
 	if err := d.tableEntry(val, te); err != nil {
 		if !errors.Is(err, errSlowPath) {
-			return err
+			return nil, err
 		}
 		proto.Reset(te)
 		if err := proto.Unmarshal(val, te); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	w := temp.teWraps.next()
+	w := d.teWraps.next()
 	w.TableEntry = te
 	e.Entity = w
-	return nil
+	return val, nil
 }
 
 func (d *decoder) tableEntry(b []byte, te *p4v1.TableEntry) error {

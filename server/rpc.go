@@ -13,8 +13,9 @@ import (
 // the spec's order: device (NOT_FOUND), role and primary (NOT_FOUND,
 // PERMISSION_DENIED), pipeline (FAILED_PRECONDITION).
 func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
-	// Nothing may use what req's DELETEs decoded into after this (see
-	// request): the answer below is built of copies.
+	// Nothing may use what req decoded into after this (see request):
+	// the answer below is built of copies, and the translator keeps
+	// copies of what it stores (WriteWire).
 	defer release(req)
 	start := time.Now()
 	errs, err := s.write(req)
@@ -40,7 +41,9 @@ func (s *Server) write(req *p4v1.WriteRequest) ([]error, error) {
 	if err != nil {
 		return nil, err
 	}
-	errs, err := s.dev.Write(req.GetUpdates(), req.GetAtomicity(), sc)
+	// Given the wires, the translator keeps nothing of req, which
+	// release can then hand to the next request whole.
+	errs, err := s.dev.WriteWire(req.GetUpdates(), heldWires(req), req.GetAtomicity(), sc)
 	if err != nil {
 		return nil, toStatus(err)
 	}
