@@ -178,7 +178,8 @@ func TestCodecReuse(t *testing.T) {
 }
 
 // FuzzWriteRequestCodec: whatever the bytes, the server codec decodes a
-// WriteRequest exactly as proto.Unmarshal does, and fails when it fails.
+// WriteRequest exactly as proto.Unmarshal does, and fails when it fails;
+// the wires it gives with a request decode to its table entries.
 func FuzzWriteRequestCodec(f *testing.F) {
 	for _, r := range writeRequestSeeds(f) {
 		b, err := proto.Marshal(r)
@@ -200,6 +201,20 @@ func FuzzWriteRequestCodec(f *testing.F) {
 			}
 			if werr == nil && !proto.Equal(&got, &want) {
 				t.Fatalf("codec decoded\n%v\nproto decoded\n%v", &got, &want)
+			}
+			if wires := heldWires(&got); wires != nil {
+				for i, u := range got.Updates {
+					if i >= len(wires) || wires[i] == nil {
+						continue
+					}
+					var te p4v1.TableEntry
+					if err := proto.Unmarshal(wires[i], &te); err != nil || !proto.Equal(&te, u.GetEntity().GetTableEntry()) {
+						t.Fatalf("update %d: wire decodes to %v (%v), want %v", i, &te, err, u.GetEntity().GetTableEntry())
+					}
+				}
+				if len(wires) != len(got.Updates) {
+					t.Fatalf("%d wires for %d updates", len(wires), len(got.Updates))
+				}
 			}
 			release(&got)
 		}

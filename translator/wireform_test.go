@@ -125,6 +125,49 @@ func transientWrite(t *testing.T, d, ref *Device, typ p4v1.Update_Type, tes ...*
 	}
 }
 
+// wireUpdates returns ups as a server hands them to WriteWire: each
+// table entry decoded from its encoding (aliasDecode), with those
+// encodings as wires, and a function that scribbles over all of it, as
+// the next request reusing the memory would.
+func wireUpdates(t *testing.T, ups []*p4v1.Update) ([]*p4v1.Update, [][]byte, func()) {
+	t.Helper()
+	var buf []byte
+	offs := make([]int, len(ups)+1)
+	for i, u := range ups {
+		offs[i] = len(buf)
+		if te := u.GetEntity().GetTableEntry(); te != nil {
+			b, err := proto.Marshal(te)
+			if err != nil {
+				t.Fatal(err)
+			}
+			buf = append(buf, b...)
+		}
+	}
+	offs[len(ups)] = len(buf)
+	out := make([]*p4v1.Update, len(ups))
+	wires := make([][]byte, len(ups))
+	var decoded []*p4v1.TableEntry
+	for i, u := range ups {
+		out[i] = u
+		if u.GetEntity().GetTableEntry() == nil {
+			continue
+		}
+		wires[i] = buf[offs[i]:offs[i+1]:offs[i+1]]
+		te := aliasDecode(t, wires[i])
+		decoded = append(decoded, te)
+		out[i] = &p4v1.Update{Type: u.GetType(), Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}}
+	}
+	return out, wires, func() {
+		for i := range buf {
+			buf[i] = 0xa5
+		}
+		for _, te := range decoded {
+			proto.Reset(te)
+			te.TableId, te.Priority = 99, 99
+		}
+	}
+}
+
 // aliasDecode decodes a TableEntry whose match values, action params and
 // metadata alias b, as the server's decoder leaves them.
 func aliasDecode(t *testing.T, b []byte) *p4v1.TableEntry {
@@ -156,6 +199,11 @@ func aliasDecode(t *testing.T, b []byte) *p4v1.TableEntry {
 	}
 	for _, p := range te.GetAction().GetAction().GetParams() {
 		p.Value = at(p.Value)
+	}
+	for _, a := range te.GetAction().GetActionProfileActionSet().GetActionProfileActions() {
+		for _, p := range a.GetAction().GetParams() {
+			p.Value = at(p.Value)
+		}
 	}
 	te.Metadata = at(te.Metadata)
 	return te
