@@ -34,10 +34,10 @@ func (d *Device) Read(entities []*p4v1.Entity, sc *Scope, emit func(*p4v1.Entity
 // ReadEncoded is Read for a server that encodes the response itself: emit
 // also receives the entity's wire encoding when one is at hand (nil
 // otherwise), and then may receive a nil entity: entries the Device keeps
-// as their encoding (Entry.wire) are not decoded for it. A stored entry read plainly — no counter, meter or hit time
-// asked for — is encoded once, on its first Read, and its encoding reused
-// by later Reads (entries are immutable): ONOS re-reads every table every
-// 30 s.
+// as their encoding (Entry.wire) are not decoded for it. A stored entry
+// read plainly — no counter, meter or hit time asked for — is encoded
+// once, on its first Read, and its encoding reused by later Reads
+// (entries are immutable): ONOS re-reads every table every 30 s.
 func (d *Device) ReadEncoded(entities []*p4v1.Entity, sc *Scope, emit func(e *p4v1.Entity, wire []byte) error) (errs []error, err error) {
 	now := timeNow()
 	d.mu.RLock()
