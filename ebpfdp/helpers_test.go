@@ -10,7 +10,6 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/vishvananda/netlink"
-	"golang.org/x/sys/unix"
 
 	"github.com/p4tcd/p4tcd/internal/p4test"
 	"github.com/p4tcd/p4tcd/internal/testutil"
@@ -41,16 +40,7 @@ const (
 // unmounted at cleanup.
 func tempBPFFS(tb testing.TB) string {
 	tb.Helper()
-	dir := tb.TempDir()
-	if err := unix.Mount("bpffs", dir, "bpf", 0, ""); err != nil {
-		tb.Fatalf("mount bpffs: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			tb.Errorf("unmount bpffs: %v", err)
-		}
-	})
-	return dir
+	return testutil.BPFFS(tb)
 }
 
 // portNS is a namespace holding a veth pair p4t0/p4t1 to use as ports 1

@@ -212,12 +212,7 @@ func newBenchLab(b *testing.B) *benchLab {
 	if err := h.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "wp0"}, PeerName: "wp1"}); err != nil {
 		b.Fatal(err)
 	}
-	bpffs := b.TempDir()
-	if err := unix.Mount("bpffs", bpffs, "bpf", 0, ""); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { unix.Unmount(bpffs, unix.MNT_DETACH) })
-	return &benchLab{ns: ns, bpffs: bpffs}
+	return &benchLab{ns: ns, bpffs: testutil.BPFFS(b)}
 }
 
 // switchFor starts a p4tcd server on the eBPF datapath with l3router

@@ -1,8 +1,6 @@
 package testutil
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"runtime"
 	"testing"
@@ -16,16 +14,14 @@ type NetNS struct {
 	handle netns.NsHandle
 }
 
-// NewNetNS creates a named network namespace (visible to `ip netns`) and
-// removes it when the test ends. Namespaces are named p4t-<random> so a
-// leak is easy to spot and to clean.
+// NewNetNS creates a named network namespace (`ip netns add`) and removes
+// it when the test ends. Namespaces are named p4t-<pid>-<random>: a leak
+// is easy to spot, and one left by a test process that died is removed by
+// the next (see reapStale).
 func NewNetNS(tb testing.TB) *NetNS {
 	tb.Helper()
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		tb.Fatal(err)
-	}
-	name := "p4t-" + hex.EncodeToString(b[:])
+	reapStale(tb)
+	name := ownedName(nsPrefix, randomHex(tb))
 	var h netns.NsHandle
 	err := onLockedThread(func() error {
 		orig, err := netns.Get()
