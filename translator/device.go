@@ -265,6 +265,7 @@ func (d *Device) reconcileLocked(c *Config) error {
 		next.digests[id] = dc
 	}
 	var keep []*Entry
+	var enc []byte
 	for _, t := range d.cfg.TableOrder {
 		ts := d.st.tables[t.ID]
 		for _, old := range ts.entries {
@@ -272,6 +273,7 @@ func (d *Device) reconcileLocked(c *Config) error {
 			if err != nil {
 				return errorf(ErrInvalid, "reconcile: entry of table %s cannot be kept: %v", t.Name, err)
 			}
+			enc = e.compact(enc)
 			if _, _, err := next.stage(e, opInsert); err != nil {
 				return errorf(ErrInvalid, "reconcile: entry of table %s cannot be kept: %v", t.Name, err)
 			}

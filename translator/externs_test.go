@@ -619,3 +619,28 @@ func ups2ents(t *testing.T, texts ...string) []*p4v1.Entity {
 	}
 	return out
 }
+
+// A restore keeps the entries whose Read form allows it as wire, as a
+// Write would have (compact), and Reads see no difference.
+func TestRestoreCompactsEntries(t *testing.T) {
+	d := externDevice(t, NewNoneBackend(), p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT)
+	mustWrite(t, d,
+		`type: INSERT entity { table_entry { table_id: 0x02000001 match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 0x01000004 } } controller_metadata: 7 metadata: "m" } }`,
+		`type: INSERT entity { table_entry { table_id: 0x02000001 match { field_id: 1 exact { value: "\x02" } } action { action { action_id: 0x01000004 } } meter_config { cir: 1 cburst: 1 pir: 3 pburst: 3 } } }`,
+	)
+	want := fuzzState(t, d)
+	r := NewDevice(&snapBackend{snap: snapshotOf(t, d)})
+	if ok, err := r.Restore(); !ok || err != nil {
+		t.Fatalf("Restore: %v, %v", ok, err)
+	}
+	if got := fuzzState(t, r); got != want {
+		t.Errorf("restored state differs:\n got %s\nwant %s", got, want)
+	}
+	// The direct meter config lives in the entry (Direct), not in its
+	// Read form, so both are kept as wire.
+	for _, e := range r.st.tables[0x02000001].entries {
+		if e.wire == nil || e.proto != nil {
+			t.Errorf("entry %x: not kept as wire after the restore", e.Match[0].Value)
+		}
+	}
+}

@@ -138,11 +138,13 @@ func (d *Device) Restore() (bool, error) {
 	if err := d.restoreExterns(c, st, snap); err != nil {
 		return false, err
 	}
+	var enc []byte
 	for i, se := range snap.Entries {
 		e, err := c.savedEntry(&se)
 		if err != nil {
 			return false, fmt.Errorf("restore entry %d: %w", i, err)
 		}
+		enc = e.compact(enc)
 		if e.Indirect != nil {
 			if err := checkRefs(st, e); err != nil {
 				return false, fmt.Errorf("restore entry %d: %w", i, err)

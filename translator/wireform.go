@@ -295,3 +295,17 @@ func appendAction(b []byte, a *p4v1.Action) []byte {
 	}
 	return b
 }
+
+// compact keeps a stored entry built as a proto tree (by a restore or a
+// reconcile) as wire instead, when that tree is its Read form, so that a
+// daemon restarted under a million entries does not hold twice the
+// memory it held before. buf is scratch for the encoding (own copies
+// it); the grown buffer is returned for the next call.
+func (e *Entry) compact(buf []byte) []byte {
+	if e.wire != nil || e.proto == nil || e.IsDefault || e.Table.Profile != nil || !readForm(e.proto) {
+		return buf
+	}
+	buf = appendReadForm(buf[:0], e.proto)
+	e.own(buf)
+	return buf
+}
