@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
@@ -55,6 +56,23 @@ type Device struct {
 	// ReadRegisters), which run under mu's read lock.
 	readMu sync.Mutex
 
+	// cfgSnap is cfg, published for the pre-parse of Writes, which runs
+	// before the Write takes mu (preparsed). It is stored under mu along
+	// with cfg (setConfig), and read without it. A Device whose cfg is
+	// set otherwise (restore's throwaway) has none and does not
+	// pre-parse.
+	cfgSnap atomic.Pointer[Config]
+	// prePool holds preparsed buffers between Writes.
+	prePool sync.Pool
+	// preparseMin is the fewest updates a Write needs to be pre-parsed:
+	// 0 is defaultPreparseMin, and a negative value turns pre-parsing
+	// off. Tests set it before any Write.
+	preparseMin int
+	// afterPreparse, when not nil, runs between a Write's pre-parse
+	// (nil when there is none) and its taking mu: tests change the
+	// config there. Set before any Write.
+	afterPreparse func(*preparsed)
+
 	// mu guards every field below. Writers hold it for a whole batch.
 	mu  sync.RWMutex
 	cfg *Config // the config Reads and Writes refer to; nil before the first
@@ -68,6 +86,13 @@ type Device struct {
 		pend, done []staged
 		ops        []Op
 	}
+}
+
+// setConfig makes c the config Reads and Writes refer to. The caller
+// holds mu.
+func (d *Device) setConfig(c *Config) {
+	d.cfg = c
+	d.cfgSnap.Store(c)
 }
 
 // NewDevice returns a Device with no pipeline that realises everything with b.
@@ -211,7 +236,8 @@ func (d *Device) SetPipeline(action p4v1.SetForwardingPipelineConfigRequest_Acti
 	case p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_SAVE:
 		// Forwarding keeps the old config; Reads and Writes refer to the
 		// new one and COMMIT replays them.
-		d.cfg, d.st, d.realized = c, fresh, false
+		d.setConfig(c)
+		d.st, d.realized = fresh, false
 		return nil
 	case p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT:
 		if d.cfg != nil && d.realized {
@@ -222,7 +248,8 @@ func (d *Device) SetPipeline(action p4v1.SetForwardingPipelineConfigRequest_Acti
 	if err := d.backend.Commit(c); err != nil {
 		return fmt.Errorf("commit pipeline: %w", err)
 	}
-	d.cfg, d.st, d.realized = c, fresh, true
+	d.setConfig(c)
+	d.st, d.realized = fresh, true
 	if n, err := d.backend.Apply(ops); err != nil {
 		return fmt.Errorf("apply initial entry %d: %w", n, err)
 	}
@@ -295,7 +322,8 @@ func (d *Device) reconcileLocked(c *Config) error {
 	if err := d.backend.Reconcile(c, keep); err != nil {
 		return fmt.Errorf("reconcile pipeline: %w", err)
 	}
-	d.cfg, d.st = c, next
+	d.setConfig(c)
+	d.st = next
 	return nil
 }
 

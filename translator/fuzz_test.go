@@ -17,7 +17,9 @@ import (
 // all-or-nothing batch must leave every entity of every kind as it was.
 // A second Device gets the same batches through WriteWire, as the server
 // sends them, with their memory scribbled over once written: it must
-// answer and hold exactly what the first does.
+// answer and hold exactly what the first does. The first Device parses
+// table entries before taking its lock (preparse), the second under it;
+// a third takes WriteWire with the pre-parse.
 func FuzzWrite(f *testing.F) {
 	infos := []*p4configv1.P4Info{
 		loadP4Info(f, "p4runtime-shell-unittest.p4info.pb.txt"),
@@ -91,9 +93,10 @@ func FuzzWrite(f *testing.F) {
 		if err := proto.Unmarshal(b, &req); err != nil {
 			return
 		}
-		d, dw := NewDevice(NewNoneBackend()), NewDevice(NewNoneBackend())
+		d, dw, dp := NewDevice(NewNoneBackend()), NewDevice(NewNoneBackend()), NewDevice(NewNoneBackend())
+		d.preparseMin, dw.preparseMin, dp.preparseMin = 1, -1, 1
 		info := infos[int(pipe)%len(infos)]
-		for _, d := range []*Device{d, dw} {
+		for _, d := range []*Device{d, dw, dp} {
 			if err := d.SetPipeline(p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, &p4v1.ForwardingPipelineConfig{P4Info: proto.Clone(info).(*p4configv1.P4Info)}); err != nil {
 				t.Fatal(err)
 			}
@@ -105,25 +108,27 @@ func FuzzWrite(f *testing.F) {
 			if err := proto.Unmarshal(b, &again); err != nil {
 				t.Fatal(err)
 			}
-			var viaWire p4v1.WriteRequest
-			if err := proto.Unmarshal(b, &viaWire); err != nil {
-				t.Fatal(err)
-			}
 			before := fuzzState(t, d)
 			errs, err := d.Write(again.GetUpdates(), p4v1.WriteRequest_Atomicity(atomicity%3), nil)
-			ups, wires, scribble := wireUpdates(t, viaWire.GetUpdates())
-			werrs, werr := dw.WriteWire(ups, wires, p4v1.WriteRequest_Atomicity(atomicity%3), nil)
-			scribble()
-			if (err == nil) != (werr == nil) || len(errs) != len(werrs) {
-				t.Fatalf("Write: %v %v; WriteWire: %v %v", errs, err, werrs, werr)
-			}
-			for i := range errs {
-				if (errs[i] == nil) != (werrs[i] == nil) || errs[i] != nil && errs[i].Error() != werrs[i].Error() {
-					t.Fatalf("update %d: Write: %v; WriteWire: %v", i, errs[i], werrs[i])
+			for _, dw := range []*Device{dw, dp} {
+				var viaWire p4v1.WriteRequest
+				if err := proto.Unmarshal(b, &viaWire); err != nil {
+					t.Fatal(err)
 				}
-			}
-			if got, want := fuzzState(t, dw), fuzzState(t, d); got != want {
-				t.Fatalf("WriteWire stored\n%s\nWrite stored\n%s", got, want)
+				ups, wires, scribble := wireUpdates(t, viaWire.GetUpdates())
+				werrs, werr := dw.WriteWire(ups, wires, p4v1.WriteRequest_Atomicity(atomicity%3), nil)
+				scribble()
+				if (err == nil) != (werr == nil) || len(errs) != len(werrs) {
+					t.Fatalf("Write: %v %v; WriteWire: %v %v", errs, err, werrs, werr)
+				}
+				for i := range errs {
+					if (errs[i] == nil) != (werrs[i] == nil) || errs[i] != nil && errs[i].Error() != werrs[i].Error() {
+						t.Fatalf("update %d: Write: %v; WriteWire: %v", i, errs[i], werrs[i])
+					}
+				}
+				if got, want := fuzzState(t, dw), fuzzState(t, d); got != want {
+					t.Fatalf("WriteWire stored\n%s\nWrite stored\n%s", got, want)
+				}
 			}
 			if err != nil {
 				continue

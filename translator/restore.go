@@ -159,7 +159,8 @@ func (d *Device) Restore() (bool, error) {
 		}
 	}
 	d.mu.Lock()
-	d.cfg, d.st, d.realized = c, st, true
+	d.setConfig(c)
+	d.st, d.realized = st, true
 	d.mu.Unlock()
 	return true, nil
 }

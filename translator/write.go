@@ -31,8 +31,28 @@ func (d *Device) WriteWire(updates []*p4v1.Update, wires [][]byte, atomicity p4v
 	if wires != nil && len(wires) != len(updates) {
 		return nil, errorf(ErrInternal, "write: %d wires for %d updates", len(wires), len(updates))
 	}
+	// Parse the table entries before taking the lock, so that this
+	// Write parses while another stages and applies.
+	pre := d.preparse(updates, wires, sc)
+	if pre != nil {
+		defer d.recycle(pre) // after the Unlock below
+	}
+	if d.afterPreparse != nil {
+		d.afterPreparse(pre)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if pre != nil {
+		// The updates never staged look as if never parsed (it runs
+		// before the Unlock).
+		defer pre.unwind()
+		if pre.cfg != d.cfg {
+			// The config changed since: every update is parsed
+			// against the new one, from what the client sent.
+			pre.unwind()
+			pre = nil
+		}
+	}
 	if d.cfg == nil {
 		return nil, errorf(ErrPrecondition, "no forwarding pipeline config: call SetForwardingPipelineConfig first")
 	}
@@ -43,7 +63,7 @@ func (d *Device) WriteWire(updates []*p4v1.Update, wires [][]byte, atomicity p4v
 		d.journal.BeginBatch()
 		defer d.journal.CommitBatch()
 	}
-	w := &batch{d: d, sc: sc, updates: updates, wires: wires, now: timeNow().UnixNano(), keepDone: atomicity != p4v1.WriteRequest_CONTINUE_ON_ERROR}
+	w := &batch{d: d, sc: sc, updates: updates, wires: wires, pre: pre, now: timeNow().UnixNano(), keepDone: atomicity != p4v1.WriteRequest_CONTINUE_ON_ERROR}
 	w.pend, w.done, w.ops = d.spare.pend[:0], d.spare.done[:0], d.spare.ops[:0]
 	if cap(w.pend) < min(len(updates), flushSize) {
 		w.pend = make([]staged, 0, min(len(updates), flushSize))
@@ -146,6 +166,10 @@ type batch struct {
 	wires [][]byte
 	// enc is scratch for re-encoding canonicalised table entries.
 	enc []byte
+	// pre holds the table entries parsed before the Write took the
+	// lock, against the Device's current config; nil when there are
+	// none.
+	pre *preparsed
 }
 
 func (w *batch) fail(i int, err error) {
@@ -530,15 +554,7 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	if !w.sc.allows(te.GetTableId()) && cfg.Tables[te.GetTableId()] != nil {
 		return errorf(ErrPermission, "role %q may not write table %s", w.sc.Role, cfg.Tables[te.GetTableId()].Name)
 	}
-	if w.scratch == nil {
-		w.scratch = newEntry(&Table{})
-		w.scratch.Match = w.scratch.alloc.match[:0]
-	}
-	var wire []byte
-	if w.wires != nil {
-		wire = w.wires[i]
-	}
-	e, err := cfg.parseTableEntryWire(te, wire, op, w.scratch, &w.enc)
+	e, err := w.parseTableEntry(i, te, op)
 	if err != nil {
 		return err
 	}
@@ -584,6 +600,23 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	}
 	w.pend = append(w.pend, staged{idx: i, op: o, undo: u})
 	return nil
+}
+
+// parseTableEntry parses the table entry of update i: its pre-parse on
+// the update's first staging, when there is one, else now.
+func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (*Entry, error) {
+	if it := w.pre.take(i); it != nil {
+		return it.e, it.err
+	}
+	if w.scratch == nil {
+		w.scratch = newEntry(&Table{})
+		w.scratch.Match = w.scratch.alloc.match[:0]
+	}
+	var wire []byte
+	if w.wires != nil {
+		wire = w.wires[i]
+	}
+	return w.d.cfg.parseTableEntryWire(te, wire, op, w.scratch, &w.enc)
 }
 
 // datapathEntry finds the datapath-created entry of t with the given match,
