@@ -145,7 +145,7 @@ func (p *Pipeline) parseTableEntry(te *p4v1.TableEntry, op writeOp) (*Entry, err
 // (an Entry of any table, reused) instead of allocating, since a deleted
 // key is never stored.
 func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch *Entry) (*Entry, error) {
-	return p.parseTableEntryWire(te, nil, op, scratch, nil)
+	return p.parseTableEntryWire(te, nil, op, scratch, nil, false)
 }
 
 // parseTableEntryWire is parseTableEntryInto for a te whose memory the
@@ -153,8 +153,11 @@ func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch 
 // decoded from) is not nil: the Entry then keeps nothing of te's (see
 // own), and te's memory may be reused as soon as the Write is done.
 // With a nil wire, te is the Device's, as for parseTableEntry. enc, when
-// not nil, is a buffer to reuse for re-encoding te.
-func (p *Pipeline) parseTableEntryWire(te *p4v1.TableEntry, wire []byte, op writeOp, scratch *Entry, enc *[]byte) (*Entry, error) {
+// not nil, is a buffer to reuse for re-encoding te. reparse says te was
+// parsed before in this Write: its values were canonicalised in place
+// then, so this parse cannot tell whether wire still says what te does,
+// and te is re-encoded whatever it finds.
+func (p *Pipeline) parseTableEntryWire(te *p4v1.TableEntry, wire []byte, op writeOp, scratch *Entry, enc *[]byte, reparse bool) (*Entry, error) {
 	if te.GetTableId() == 0 {
 		return nil, errorf(ErrInvalid, "table_id 0 is only valid in wildcard reads")
 	}
@@ -235,7 +238,7 @@ func (p *Pipeline) parseTableEntryWire(te *p4v1.TableEntry, wire []byte, op writ
 		rewrote = rewrote || r
 	}
 	if wire != nil {
-		if rewrote {
+		if rewrote || reparse {
 			// Canonicalising changed a value: wire no longer says
 			// what te does. Its canonical encoding does (readForm
 			// held).

@@ -154,7 +154,7 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, sc *Scope) *pr
 		it.canon0 = int32(len(p.canon))
 		p.noteCanon(te)
 		it.canon1 = int32(len(p.canon))
-		it.e, it.err = cfg.parseTableEntryWire(te, wire, op, scratch, &p.enc)
+		it.e, it.err = cfg.parseTableEntryWire(te, wire, op, scratch, &p.enc, false)
 		it.state = preReady
 	}
 	return p

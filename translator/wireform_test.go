@@ -405,3 +405,32 @@ func TestAppendReadForm(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteWireRetryKeepsCanonical: an update tried again after a backend
+// failure (CONTINUE_ON_ERROR) was canonicalised in place by its first
+// parse, so the second cannot see that its wire, which still holds what
+// the client sent, is not its Read form; it must be re-encoded anyway.
+// Run with and without the pre-parse, which treats first parses apart.
+func TestWriteWireRetryKeepsCanonical(t *testing.T) {
+	for _, pre := range []bool{false, true} {
+		t.Run(fmt.Sprintf("preparse=%v", pre), func(t *testing.T) {
+			d, b := preDevice(t, wireP4Info, pre)
+			b.failAt = 0
+			te := func(k []byte, port []byte) *p4v1.Update {
+				return &p4v1.Update{Type: p4v1.Update_INSERT, Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{
+					TableId: 1, Match: []*p4v1.FieldMatch{wexact(1, k...)}, Action: waction(10, port, []byte{2, 0, 0, 0, 0, 1})}}}}
+			}
+			ups, wires, scribble := wireUpdates(t, []*p4v1.Update{te([]byte{1}, []byte{1}), te([]byte{0, 5}, []byte{0, 7})})
+			errs, err := d.WriteWire(ups, wires, p4v1.WriteRequest_CONTINUE_ON_ERROR, nil)
+			if err != nil || len(errs) != 2 || errs[0] == nil || errs[1] != nil {
+				t.Fatalf("write: %v %v; want the first update to fail in the backend", err, errs)
+			}
+			scribble()
+			got := wireReadAll(t, d)
+			want := te([]byte{5}, []byte{7}).GetEntity().GetTableEntry()
+			if len(got) != 1 || !proto.Equal(got[0], want) {
+				t.Errorf("read %v, want only %v", got, want)
+			}
+		})
+	}
+}

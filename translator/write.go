@@ -166,6 +166,9 @@ type batch struct {
 	wires [][]byte
 	// enc is scratch for re-encoding canonicalised table entries.
 	enc []byte
+	// parsedTo is one past the furthest update whose table entry was
+	// parsed: those below it that are parsed again are retries.
+	parsedTo int
 	// pre holds the table entries parsed before the Write took the
 	// lock, against the Device's current config; nil when there are
 	// none.
@@ -605,6 +608,11 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 // parseTableEntry parses the table entry of update i: its pre-parse on
 // the update's first staging, when there is one, else now.
 func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (*Entry, error) {
+	// Updates are staged in order; one at or below the furthest staged
+	// so far is tried again after a backend failure (CONTINUE_ON_ERROR),
+	// and its values are already canonical.
+	reparse := i < w.parsedTo
+	w.parsedTo = max(w.parsedTo, i+1)
 	if it := w.pre.take(i); it != nil {
 		return it.e, it.err
 	}
@@ -616,7 +624,7 @@ func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (*Entry,
 	if w.wires != nil {
 		wire = w.wires[i]
 	}
-	return w.d.cfg.parseTableEntryWire(te, wire, op, w.scratch, &w.enc)
+	return w.d.cfg.parseTableEntryWire(te, wire, op, w.scratch, &w.enc, reparse)
 }
 
 // datapathEntry finds the datapath-created entry of t with the given match,
