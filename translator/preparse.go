@@ -163,15 +163,8 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, sc *Scope) *pr
 // preTable returns the table of u when u is an update the pre-parse
 // takes, with what it does; nil otherwise.
 func preTable(u *p4v1.Update, cfg *Config, sc *Scope) (*Table, writeOp) {
-	var op writeOp
-	switch u.GetType() {
-	case p4v1.Update_INSERT:
-		op = opInsert
-	case p4v1.Update_MODIFY:
-		op = opModify
-	case p4v1.Update_DELETE:
-		op = opDelete
-	default:
+	op, ok := writeOpOf(u.GetType())
+	if !ok {
 		return nil, 0
 	}
 	te := u.GetEntity().GetTableEntry()

@@ -475,18 +475,25 @@ func (w *batch) stage(i int) error {
 	return err
 }
 
+// writeOpOf returns what an update of type t does; ok is false for an
+// unspecified or unknown type.
+func writeOpOf(t p4v1.Update_Type) (op writeOp, ok bool) {
+	switch t {
+	case p4v1.Update_INSERT:
+		return opInsert, true
+	case p4v1.Update_MODIFY:
+		return opModify, true
+	case p4v1.Update_DELETE:
+		return opDelete, true
+	}
+	return 0, false
+}
+
 // stageOne dispatches update i by entity kind.
 func (w *batch) stageOne(i int) error {
 	u := w.updates[i]
-	var op writeOp
-	switch u.GetType() {
-	case p4v1.Update_INSERT:
-		op = opInsert
-	case p4v1.Update_MODIFY:
-		op = opModify
-	case p4v1.Update_DELETE:
-		op = opDelete
-	default:
+	op, ok := writeOpOf(u.GetType())
+	if !ok {
 		return errorf(ErrInvalid, "update type %v is not INSERT, MODIFY or DELETE", u.GetType())
 	}
 	ent := u.GetEntity()
