@@ -78,11 +78,8 @@ type Entry struct {
 	// layout. Range fields have a zero mask here: backends expand them
 	// from Match.
 	Mask []byte
-	// Priority is the P4Runtime priority: higher wins; 0 for tables without
-	// ternary, range or optional fields.
-	Priority int32
-	// IsDefault marks the table's default entry.
-	IsDefault bool
+	// IdleTimeoutNs is the P4Runtime TTL (0: never ages).
+	IdleTimeoutNs int64
 	// Action is the entry's action; nil for the default entry of a table
 	// that has no default action, and for entries of indirect tables.
 	Action *ActionCall
@@ -93,8 +90,15 @@ type Entry struct {
 	// Direct is the state of the entry's direct counter and meter; nil
 	// when both are at their defaults (counter 0, meter all GREEN).
 	Direct *DirectResources
-	// IdleTimeoutNs is the P4Runtime TTL (0: never ages).
-	IdleTimeoutNs int64
+
+	// The small fields share one word: every stored entry pays for the
+	// padding a scattered int32 or bool leaves (see entryAlloc).
+
+	// Priority is the P4Runtime priority: higher wins; 0 for tables without
+	// ternary, range or optional fields.
+	Priority int32
+	// IsDefault marks the table's default entry.
+	IsDefault bool
 	// Const: the entry cannot be modified or deleted by controllers.
 	Const bool
 	// Origin says who created the entry.
