@@ -395,10 +395,8 @@ func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry, blobs boo
 		if t.Kind != TableExact {
 			n *= 2
 		}
-		var buf []byte
-		if ea := e.alloc; ea != nil && n <= len(ea.blob) {
-			buf = ea.blob[:n:n]
-		} else {
+		buf := e.ownBytes(n)
+		if buf == nil {
 			buf = make([]byte, n)
 		}
 		e.Key = buf[:l.Size:l.Size]
@@ -703,10 +701,14 @@ func (p *Pipeline) parseAction(t *Table, a *p4v1.Action, asDefault bool, mem *ac
 // allocation for the common case.
 type actionAlloc struct {
 	ActionCall
-	params [4][]byte
+	params [actionParams][]byte
 }
 
 func newActionCall(act *Action) *ActionCall { return newActionCallIn(act, nil) }
+
+// actionParams is the number of action parameters an actionAlloc holds
+// inline.
+const actionParams = 4
 
 // newActionCallIn is newActionCall in a, or in a new block when a is nil.
 func newActionCallIn(act *Action, a *actionAlloc) *ActionCall {
@@ -722,12 +724,13 @@ func newActionCallIn(act *Action, a *actionAlloc) *ActionCall {
 	return &a.ActionCall
 }
 
-// entryAlloc holds an Entry with room for its match, blobs and action:
-// one allocation for the common case, where a Write is allocation bound.
+// entryAlloc holds an Entry with room for its match, action and bytes:
+// one allocation for the common case, where a Write is allocation bound
+// and every block a stored entry holds is one more for the garbage
+// collector to find and mark.
 type entryAlloc struct {
 	Entry
-	match [2]FieldMatch
-	blob  [32]byte
+	match [entryFields]FieldMatch
 	// action holds the entry's ActionCall (a direct table's entries all
 	// have one).
 	action actionAlloc
@@ -736,6 +739,45 @@ type entryAlloc struct {
 	// Entry shares it, which is right as long as proto, which never
 	// changes once stored, is the same.
 	wire atomic.Pointer[[]byte]
+	// used counts the bytes of mem handed out (Entry.ownBytes).
+	used uint16
+	// mem holds the bytes the entry owns: its key and mask blobs, its
+	// store key and its copy of the Read form with the values it
+	// refers to (own). It comes last and holds no pointers, so the
+	// collector has nothing to scan in it.
+	mem [entryMem]byte
+}
+
+// entryFields is the number of match fields an entryAlloc holds inline.
+const entryFields = 1
+
+// entryBlock is the size of an entryAlloc: the runtime's 512-byte size
+// class, the largest whose objects need no malloc header (larger ones
+// take 8 bytes more, which would spill into the next class).
+// TestEntryAllocSize checks it.
+const entryBlock = 512
+
+// entryMem is the size of entryAlloc.mem: what the other fields leave
+// of the block (a literal: an Entry points to its entryAlloc, so the constant
+// cannot be worked out from the other fields' sizes; TestEntryAllocSize
+// checks it).
+// It holds the blobs, store key and Read form of an exact entry with a
+// three-param action (about 85 bytes) or of an LPM one.
+const entryMem = 102
+
+// ownBytes returns n bytes of the block e was allocated in, zero and
+// never handed out before, or nil when there is no room or e is a copy
+// of the entry the block was made for (a copy must not carve the
+// original's block: it is stored and read concurrently). The bytes are
+// the entry's for good: nothing reuses an entryAlloc.
+func (e *Entry) ownBytes(n int) []byte {
+	a := e.alloc
+	if a == nil || &a.Entry != e || n > len(a.mem)-int(a.used) {
+		return nil
+	}
+	u := int(a.used)
+	a.used += uint16(n)
+	return a.mem[u : u+n : u+n]
 }
 
 // newEntry returns an Entry of t with its Match slice ready.

@@ -15,8 +15,9 @@ const entityTableEntry protowire.Number = 2
 // readForm: exactly the entry's Read form. e keeps a copy of it instead
 // of a proto tree. Match values and action
 // params alias the request's bytes until now; they move to the same
-// block, which holds no pointers, so one allocation that the garbage
-// collector does not scan replaces the request's whole tree.
+// pointer-free bytes, which the garbage collector does not scan: the
+// tail of the entry's own block when they fit (ownBytes), else one
+// block of their own, in place of the request's whole tree.
 func (e *Entry) own(wire []byte) {
 	n := 1 + protowire.SizeBytes(len(wire))
 	for i := range e.Match {
@@ -28,8 +29,13 @@ func (e *Entry) own(wire []byte) {
 			n += len(v)
 		}
 	}
-	b := make([]byte, 0, n)
-	b = protowire.AppendTag(b, entityTableEntry, protowire.BytesType)
+	// The copy goes in the entry's own block when it fits: one
+	// allocation per entry instead of two.
+	b := e.ownBytes(n)
+	if b == nil {
+		b = make([]byte, 0, n)
+	}
+	b = protowire.AppendTag(b[:0], entityTableEntry, protowire.BytesType)
 	b = protowire.AppendBytes(b, wire)
 	e.wire = b[:len(b):len(b)]
 	for i := range e.Match {

@@ -624,8 +624,9 @@ func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (*Entry,
 		return it.e, it.err
 	}
 	if w.scratch == nil {
-		w.scratch = newEntry(&Table{})
-		w.scratch.Match = w.scratch.alloc.match[:0]
+		// Room for the key of a two-field table; wider keys get an
+		// Entry of their own.
+		w.scratch = &Entry{Match: make([]FieldMatch, 0, 2)}
 	}
 	var wire []byte
 	if w.wires != nil {
