@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"sync/atomic"
+	"unsafe"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/protobuf/proto"
@@ -389,7 +390,7 @@ func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry, blobs boo
 			return false, errorf(ErrInvalid, "%s: exact field %s is missing (exact fields cannot be omitted)", t.label, f.Name)
 		}
 	}
-	e.skey = storeKey(t, e.Match, e.Priority)
+	e.setStoreKey()
 	if l := t.Layout; l != nil && blobs {
 		n := l.Size
 		if t.Kind != TableExact {
@@ -560,7 +561,30 @@ func fillOnes(fl *FieldLayout, mask []byte) {
 // on the kernel layout, so tables without one (sdn_string keys) work too.
 func storeKey(t *Table, match []FieldMatch, prio int32) string {
 	var buf [128]byte
-	b := buf[:0]
+	return string(appendStoreKey(buf[:0], t, match, prio))
+}
+
+// setStoreKey sets e.skey from e's match and priority. The key's bytes go
+// in e's own block when it has room: the string is then a view of them
+// rather than one more allocation per entry. That is safe because
+// ownBytes hands out bytes that nothing writes again once the key is in
+// them, and the string keeps the block alive wherever it goes (a map
+// key, an undo record) for as long as it is used
+// (TestEntryOwnBytes).
+func (e *Entry) setStoreKey() {
+	var buf [128]byte
+	k := appendStoreKey(buf[:0], e.Table, e.Match, e.Priority)
+	b := e.ownBytes(len(k))
+	if len(b) == 0 {
+		e.skey = string(k)
+		return
+	}
+	copy(b, k)
+	e.skey = unsafe.String(unsafe.SliceData(b), len(b))
+}
+
+// appendStoreKey appends storeKey's encoding to b.
+func appendStoreKey(b []byte, t *Table, match []FieldMatch, prio int32) []byte {
 	for i, f := range t.Fields {
 		fm := &match[i]
 		if !fm.Set {
@@ -584,8 +608,7 @@ func storeKey(t *Table, match []FieldMatch, prio int32) string {
 			b = appendPadded(b, fm.High, n)
 		}
 	}
-	b = binary.BigEndian.AppendUint32(b, uint32(prio))
-	return string(b)
+	return binary.BigEndian.AppendUint32(b, uint32(prio))
 }
 
 func appendPadded(b, v []byte, n int) []byte {

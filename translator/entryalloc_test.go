@@ -34,8 +34,9 @@ func inMem(e *Entry, b []byte) bool {
 }
 
 // TestEntryOwnBytes: an entry written from a reused request keeps its
-// blobs, Read form and values in its own block, one allocation, and
-// they stay as they were while the request memory is reused and other
+// blobs, store key, Read form and values in its own block, one
+// allocation; the store key, a view of those bytes, stays the key its
+// map slot is filed under while the request memory is reused and other
 // entries come and go; a copy of an entry cannot carve more bytes from
 // the original's block.
 func TestEntryOwnBytes(t *testing.T) {
@@ -55,7 +56,7 @@ func TestEntryOwnBytes(t *testing.T) {
 			if e.alloc == nil || &e.alloc.Entry != e {
 				t.Fatalf("table %d: entry %x not in its own block", id, e.Key)
 			}
-			parts := [][]byte{e.Key, e.Mask, e.wire}
+			parts := [][]byte{e.Key, e.Mask, e.wire, unsafe.Slice(unsafe.StringData(e.skey), len(e.skey))}
 			for _, fm := range e.Match {
 				parts = append(parts, fm.Value, fm.Mask, fm.High)
 			}
