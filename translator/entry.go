@@ -109,8 +109,9 @@ type Entry struct {
 	// Defaults and datapath-created entries are PlaceBoth.
 	Placement Placement
 
-	// alloc is the block the entry was allocated in (its blobs may live
-	// there).
+	// alloc is the block the entry was allocated in: its blobs, store
+	// key and Read form may live there (ownBytes). A copy of the entry
+	// shares it but never carves from it.
 	alloc *entryAlloc
 	// written is when a controller last wrote the entry (Unix ns).
 	written int64
