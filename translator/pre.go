@@ -77,22 +77,13 @@ func (w *batch) stageMulticast(i int, mg *p4v1.MulticastGroupEntry, op writeOp) 
 	}
 	mcs := w.d.st.multicast
 	prev := mcs[id]
-	switch op {
-	case opDelete:
-		if prev == nil {
-			return errorf(ErrNotFound, "%s does not exist", what)
-		}
+	if err := checkPresence(op, prev != nil, what); err != nil {
+		return err
+	}
+	if op == opDelete {
 		delete(mcs, id)
 		w.pushExt(i, &ExternOp{Kind: ExtDeleteMulticast, Multicast: prev}, func() { mcs[id] = prev })
 		return nil
-	case opInsert:
-		if prev != nil {
-			return errorf(ErrExists, "%s already exists", what)
-		}
-	case opModify:
-		if prev == nil {
-			return errorf(ErrNotFound, "%s does not exist", what)
-		}
 	}
 	reps, backups, err := parseReplicas(mg.GetReplicas(), what, true)
 	if err != nil {
@@ -131,22 +122,13 @@ func (w *batch) stageClone(i int, cs *p4v1.CloneSessionEntry, op writeOp) error 
 	}
 	css := w.d.st.clones
 	prev := css[id]
-	switch op {
-	case opDelete:
-		if prev == nil {
-			return errorf(ErrNotFound, "%s does not exist", what)
-		}
+	if err := checkPresence(op, prev != nil, what); err != nil {
+		return err
+	}
+	if op == opDelete {
 		delete(css, id)
 		w.pushExt(i, &ExternOp{Kind: ExtDeleteClone, Clone: prev}, func() { css[id] = prev })
 		return nil
-	case opInsert:
-		if prev != nil {
-			return errorf(ErrExists, "%s already exists", what)
-		}
-	case opModify:
-		if prev == nil {
-			return errorf(ErrNotFound, "%s does not exist", what)
-		}
 	}
 	if cs.GetPacketLengthBytes() < 0 {
 		return errorf(ErrInvalid, "%s: negative packet_length_bytes %d", what, cs.GetPacketLengthBytes())

@@ -426,8 +426,8 @@ func (w *batch) stageMember(i int, am *p4v1.ActionProfileMember, op writeOp) err
 	switch op {
 	case opDelete:
 		// §9.2.1: DELETE considers only the ids.
-		if prev == nil {
-			return errorf(ErrNotFound, "%s does not exist", what)
+		if err := checkPresence(op, prev != nil, what); err != nil {
+			return err
 		}
 		if n := ps.mgroups[id]; n > 0 {
 			return errorf(ErrPrecondition, "%s is in %d group(s); remove it from them first", what, n)
@@ -441,15 +441,15 @@ func (w *batch) stageMember(i int, am *p4v1.ActionProfileMember, op writeOp) err
 		if ps.oneShots > 0 {
 			return errorf(ErrInvalid, "%s: action selector %s is programmed with one-shot action sets; members and groups cannot be mixed in (P4Runtime §9.2.3)", what, prof.Name)
 		}
-		if prev != nil {
-			return errorf(ErrExists, "%s already exists", what)
+		if err := checkPresence(op, prev != nil, what); err != nil {
+			return err
 		}
 		if prof.Size > 0 && int64(len(ps.members)) >= prof.Size {
 			return errorf(ErrFull, "action profile %s is full (%d members)", prof.Name, prof.Size)
 		}
 	case opModify:
-		if prev == nil {
-			return errorf(ErrNotFound, "%s does not exist", what)
+		if err := checkPresence(op, prev != nil, what); err != nil {
+			return err
 		}
 	}
 	ac, err := cfg.parseMemberAction(prof, am.GetAction(), what)
@@ -493,8 +493,8 @@ func (w *batch) stageGroup(i int, ag *p4v1.ActionProfileGroup, op writeOp) error
 	}
 	switch op {
 	case opDelete:
-		if prev == nil {
-			return errorf(ErrNotFound, "%s does not exist", what)
+		if err := checkPresence(op, prev != nil, what); err != nil {
+			return err
 		}
 		if n := ps.gentries[id]; n > 0 {
 			return errorf(ErrPrecondition, "%s is used by %d table entr(ies)", what, n)
@@ -505,12 +505,12 @@ func (w *batch) stageGroup(i int, ag *p4v1.ActionProfileGroup, op writeOp) error
 		if ps.oneShots > 0 {
 			return errorf(ErrInvalid, "%s: action selector %s is programmed with one-shot action sets; members and groups cannot be mixed in (P4Runtime §9.2.3)", what, prof.Name)
 		}
-		if prev != nil {
-			return errorf(ErrExists, "%s already exists", what)
+		if err := checkPresence(op, prev != nil, what); err != nil {
+			return err
 		}
 	case opModify:
-		if prev == nil {
-			return errorf(ErrNotFound, "%s does not exist", what)
+		if err := checkPresence(op, prev != nil, what); err != nil {
+			return err
 		}
 		if ag.GetMaxSize() != prev.MaxSize {
 			return errorf(ErrInvalid, "%s: max_size is fixed at INSERT (%d), got %d", what, prev.MaxSize, ag.GetMaxSize())

@@ -489,6 +489,20 @@ func writeOpOf(t p4v1.Update_Type) (op writeOp, ok bool) {
 	return 0, false
 }
 
+// checkPresence checks an update against whether its object exists:
+// INSERT wants it absent (ALREADY_EXISTS), MODIFY and DELETE present
+// (NOT_FOUND), as the P4Runtime spec says of every entity kind. what names the
+// object in the message.
+func checkPresence(op writeOp, exists bool, what string) error {
+	switch {
+	case op == opInsert && exists:
+		return errorf(ErrExists, "%s already exists", what)
+	case op != opInsert && !exists:
+		return errorf(ErrNotFound, "%s does not exist", what)
+	}
+	return nil
+}
+
 // stageOne dispatches update i by entity kind.
 func (w *batch) stageOne(i int) error {
 	u := w.updates[i]
