@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"encoding/binary"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -25,6 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/p4tcd/p4tcd/ebpfdp"
+	"github.com/p4tcd/p4tcd/internal/gcfloor"
 	"github.com/p4tcd/p4tcd/internal/testutil"
 	p4tcdv1 "github.com/p4tcd/p4tcd/proto/p4tcd/v1"
 	"github.com/p4tcd/p4tcd/server"
@@ -195,6 +197,10 @@ func cpuTime(b *testing.B) int64 {
 	return ru.Utime.Nano() + ru.Stime.Nano()
 }
 
+// benchMinHeap is the heap floor the benchmarks' in-process server runs
+// with; 0 measures Go's default pacing alone.
+var benchMinHeap = flag.Uint64("bench.gc-min-heap", gcfloor.DefaultMin, "heap floor (bytes) of the benchmarks' in-process p4tcd, as the daemon's --gc-min-heap; 0: none")
+
 // benchLab is a namespace with a veth pair for the ports of benchmark
 // switches, and a bpffs for their pins.
 type benchLab struct {
@@ -203,6 +209,10 @@ type benchLab struct {
 }
 
 func newBenchLab(b *testing.B) *benchLab {
+	// The server runs in this process: give it the daemon's GC setting,
+	// a heap floor (cmd/p4tcd --gc-min-heap), unless told otherwise.
+	f := gcfloor.Start(*benchMinHeap, gcfloor.CurrentPercent())
+	b.Cleanup(f.Stop)
 	ns := testutil.NewNetNS(b)
 	h, err := netlink.NewHandleAt(ns.Handle())
 	if err != nil {

@@ -26,6 +26,10 @@ func TestParseFlagsErrors(t *testing.T) {
 		{name: "GC target", args: []string{"--gc-percent", "400"}},
 		{name: "GC target zero", args: []string{"--gc-percent", "0"}, wantErr: "positive percentage"},
 		{name: "GC target off", args: []string{"--gc-percent", "off"}, wantErr: "positive percentage"},
+		{name: "heap floor", args: []string{"--gc-min-heap", "128MiB"}},
+		{name: "no heap floor", args: []string{"--gc-min-heap", "0"}},
+		{name: "heap floor without unit", args: []string{"--gc-min-heap", "-5"}, wantErr: "size such as 64MiB"},
+		{name: "heap floor with a bad unit", args: []string{"--gc-min-heap", "64Mb"}, wantErr: "size such as 64MiB"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,6 +44,24 @@ func TestParseFlagsErrors(t *testing.T) {
 				t.Fatalf("parseFlags(%q): %v, want an error saying %q", tc.args, err, tc.wantErr)
 			}
 		})
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want uint64
+		ok   bool
+	}{
+		{"0", 0, true}, {"4096", 4096, true}, {"512B", 512, true}, {"8KiB", 8 << 10, true}, {"8K", 8 << 10, true},
+		{"64MiB", 64 << 20, true}, {"64M", 64 << 20, true}, {"2GiB", 2 << 30, true},
+		{"", 0, false}, {"MiB", 0, false}, {"1.5GiB", 0, false}, {"64Mi", 0, false}, {"64mb", 0, false},
+		{"18446744073709551615GiB", 0, false},
+	} {
+		got, err := parseSize(tc.in)
+		if (err == nil) != tc.ok || got != tc.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d, ok %v", tc.in, got, err, tc.want, tc.ok)
+		}
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -30,6 +31,7 @@ import (
 	"google.golang.org/grpc/credentials"
 
 	"github.com/p4tcd/p4tcd/ebpfdp"
+	"github.com/p4tcd/p4tcd/internal/gcfloor"
 	"github.com/p4tcd/p4tcd/server"
 	"github.com/p4tcd/p4tcd/tcbackend"
 	"github.com/p4tcd/p4tcd/translator"
@@ -69,6 +71,8 @@ type config struct {
 	cpuPort            uint32
 	// gcPercent is --gc-percent; 0 leaves Go's setting ($GOGC, else 100).
 	gcPercent int
+	// gcMinHeap is --gc-min-heap in bytes; 0: no floor.
+	gcMinHeap uint64
 }
 
 // defaultCPUPort is P4Runtime's SDN_PORT_CPU (§16.2 "Translation of Port
@@ -140,6 +144,11 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		}
 		cfg.gcPercent = n
 		return nil
+	})
+	cfg.gcMinHeap = gcfloor.DefaultMin
+	fs.Func("gc-min-heap", "heap size below which the Go GC does not collect (bytes, or with a KiB/MiB/GiB suffix; 0: none); spares a small heap a collection every few Writes (README, Performance) (default 64MiB)", func(s string) (err error) {
+		cfg.gcMinHeap, err = parseSize(s)
+		return err
 	})
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -258,6 +267,18 @@ func newEBPF(cfg *config, log *slog.Logger) (translator.Backend, error) {
 	return b, nil
 }
 
+// parseSize parses a byte count: digits, then optionally B, KiB, MiB or
+// GiB (K, M and G mean the same).
+func parseSize(s string) (uint64, error) {
+	num := strings.TrimRight(s, "BKMGikb")
+	mult := map[string]uint64{"": 1, "B": 1, "K": 1 << 10, "KiB": 1 << 10, "M": 1 << 20, "MiB": 1 << 20, "G": 1 << 30, "GiB": 1 << 30}[s[len(num):]]
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || mult == 0 || n > math.MaxUint64/mult {
+		return 0, fmt.Errorf("want a size such as 64MiB, got %q", s)
+	}
+	return n * mult, nil
+}
+
 func run(ctx context.Context, args []string, stderr io.Writer) error {
 	cfg, err := parseFlags(args, stderr)
 	if err != nil {
@@ -269,6 +290,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		// leave; a higher target means fewer collections per Write.
 		debug.SetGCPercent(cfg.gcPercent)
 	}
+	defer gcfloor.Start(cfg.gcMinHeap, gcfloor.CurrentPercent()).Stop()
 	backend, err := newBackend(cfg, log)
 	if err != nil {
 		return err
