@@ -8,114 +8,72 @@
 // entries, which leaves a few hundred KiB behind, brings a collection every
 // few Writes, and the collector's marking, its write barriers and the
 // assists it charges to allocations become a sixth of the write path's CPU.
-// A floor makes a collection due only once the heap reaches the floor, or
-// GOGC percent over the live data when that is more: memory use stays
-// bounded by max(floor, live × (1 + GOGC/100)), as with Go's own pacing,
-// and a memory limit (GOMEMLIMIT, debug.SetMemoryLimit) still wins over
-// both.
 //
-// Go has no such setting; Floor emulates it by raising the GC percent after
-// every collection to what puts the next goal at the floor.
+// Go has no setting for a floor. Tuning GOGC after each collection was
+// tried and rejected: it lags a cycle behind, so when the live data grows
+// fast the percent sized for a small heap applies to a large one and the
+// heap overshoots many times over before the next collection corrects it.
+// A Floor instead holds a ballast: one pointer-free allocation the process
+// never touches, which the collector counts as live data but never scans
+// and the kernel never backs with memory. The heap goal is then
+// (live + ballast) × (1 + GOGC/100): at least the floor for a small heap,
+// and only the ballast more than without one for a large heap, with no
+// feedback to go wrong.
+//
+// The ballast is untouched memory only when it comes from address space the
+// heap never used: start the floor early, before the heap has grown and
+// shrunk (the daemon does so first thing).
+//
+// The ballast does count towards a memory limit (GOMEMLIMIT,
+// debug.SetMemoryLimit), which is about address space the heap holds, not
+// RSS: raise such a limit by the ballast's size.
 package gcfloor
 
 import (
 	"math"
 	"runtime"
-	"runtime/debug"
 	"runtime/metrics"
-	"sync"
 )
 
-// DefaultMin is p4tcd's floor (--gc-min-heap): at most a few tens of MiB
-// more than a small switch would use without one, and on the write path
-// of the benchmarks (integration.BenchmarkPrivilegedWritePath) about as
-// fast as no collection at all.
+// DefaultMin is p4tcd's floor (--gc-min-heap): a few tens of MiB more than
+// a small switch would use without one, and on the write path of the
+// benchmarks (integration.BenchmarkPrivilegedWritePath) most of what no
+// collection at all would save.
 const DefaultMin = 64 << 20
 
-// A Floor adjusts the GC percent after each collection so that the heap
-// goal is at least its minimum. Only one Floor should run in a process: the
-// GC percent is process-wide.
+// A Floor keeps the heap goal at or above its size while the process holds
+// it. Stop it to let the ballast go.
 type Floor struct {
-	min  uint64
-	base int
-
-	// mu protects stopped and percent, and orders the SetGCPercent calls
-	// of Stop and of the cleanup that runs after each collection.
-	mu      sync.Mutex
-	stopped bool
-	percent int
+	// ballast is never read or written; a nil slice once stopped.
+	ballast []byte
 }
 
-// cycleMark is allocated unreachable for each collection to come: its
-// cleanup runs after the collection that frees it. It is not empty and
-// holds a pointer, so it is neither a zero-size allocation nor batched
-// with others in a tiny block, either of which could outlive a cycle.
-type cycleMark struct{ _ *byte }
-
-// Start keeps the heap goal at or above min bytes, over a GC percent of
-// base (the percent that applies once the live data is large; negative
-// turns the collector off, as GOGC=off, and Start then does nothing). It
-// applies now and after every collection until Stop.
+// Start gives the heap a floor of min bytes over a GC percent of base
+// (what GOGC is; CurrentPercent reads it). With min 0 or the collector off
+// (base < 0) it does nothing.
 func Start(min uint64, base int) *Floor {
-	f := &Floor{min: min, base: base}
-	if base < 0 || min == 0 {
-		f.stopped = true
-		return f
+	if min == 0 || base < 0 {
+		return &Floor{}
 	}
-	f.adjust()
-	return f
+	return &Floor{ballast: make([]byte, ballastFor(min, base))}
 }
 
-// Percent is the GC percent the floor set last.
-func (f *Floor) Percent() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.percent
+// ballastFor is the ballast that puts the goal of an empty heap,
+// ballast × (1 + base/100), at min.
+func ballastFor(min uint64, base int) uint64 {
+	return min * 100 / (100 + uint64(base))
 }
 
-// Stop ends the adjustments and puts the GC percent back to the base.
+// Size is the ballast's size in bytes: 0 once stopped.
+func (f *Floor) Size() int { return len(f.ballast) }
+
+// Stop lets the ballast go: the next collection frees it. Until Stop, the
+// caller must keep f reachable (a deferred Stop does).
 func (f *Floor) Stop() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.stopped {
-		return
-	}
-	f.stopped = true
-	debug.SetGCPercent(f.base)
-}
-
-// adjust sets the percent for the live data the last collection found and
-// arms itself for the end of the next one.
-func (f *Floor) adjust() {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.stopped {
-		return
-	}
-	f.percent = percentFor(liveHeap(), f.min, f.base)
-	debug.SetGCPercent(f.percent)
-	runtime.AddCleanup(&cycleMark{}, func(f *Floor) { f.adjust() }, f)
-}
-
-// maxPercent bounds the percent a floor sets: with almost no live data
-// the percent that reaches the floor is huge, and the goal an overflow
-// would wrap to is not.
-const maxPercent = 1 << 20
-
-// percentFor is the GC percent that puts the goal, live × (1 + p/100), at
-// min, and never below base.
-func percentFor(live, min uint64, base int) int {
-	if live == 0 {
-		live = 1
-	}
-	if live >= min {
-		return base
-	}
-	p := (min - live) * 100 / live
-	if p > maxPercent {
-		p = maxPercent
-	}
-	return max(base, int(p))
+	// A read, so that the ballast is live until here even when f is a
+	// stack variable nothing else reads.
+	runtime.KeepAlive(f.ballast)
+	f.ballast = nil
 }
 
 // CurrentPercent is the process's GC percent now: what GOGC or
@@ -131,14 +89,4 @@ func CurrentPercent() int {
 		return -1 // off: the metric reads as uint64(-1)
 	}
 	return int(v)
-}
-
-// liveHeap is the heap memory the last collection found live, in bytes.
-func liveHeap() uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return 0
-	}
-	return s[0].Value.Uint64()
 }

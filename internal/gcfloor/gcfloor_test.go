@@ -1,124 +1,145 @@
 package gcfloor
 
 import (
+	"os"
+	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"testing"
 )
 
-func TestPercentFor(t *testing.T) {
+func TestBallastFor(t *testing.T) {
 	const mib = 1 << 20
 	for _, tc := range []struct {
-		name       string
-		live, min  uint64
-		base, want int
+		min  uint64
+		base int
+		want uint64
 	}{
-		{name: "small heap reaches the floor", live: 4 * mib, min: 64 * mib, base: 100, want: 1500},
-		{name: "live data at the floor", live: 64 * mib, min: 64 * mib, base: 100, want: 100},
-		{name: "live data over the floor", live: 1 << 30, min: 64 * mib, base: 100, want: 100},
-		{name: "base already past the floor", live: 30 * mib, min: 64 * mib, base: 400, want: 400},
-		{name: "no live data yet", live: 0, min: 64 * mib, base: 100, want: maxPercent},
-		{name: "tiny live data is bounded", live: 1, min: 1 << 40, base: 100, want: maxPercent},
+		{64 * mib, 100, 32 * mib},
+		{64 * mib, 300, 16 * mib},
+		{64 * mib, 0, 64 * mib},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := percentFor(tc.live, tc.min, tc.base); got != tc.want {
-				t.Errorf("percentFor(%d, %d, %d) = %d, want %d", tc.live, tc.min, tc.base, got, tc.want)
-			}
-		})
+		if got := ballastFor(tc.min, tc.base); got != tc.want {
+			t.Errorf("ballastFor(%d, %d) = %d, want %d", tc.min, tc.base, got, tc.want)
+		}
 	}
 }
 
-// keepPercent puts the process's GC percent back when the test ends.
-func keepPercent(t *testing.T) {
-	old := debug.SetGCPercent(100)
-	t.Cleanup(func() { debug.SetGCPercent(old) })
-}
-
-func gcCycles() uint64 {
-	s := []metrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
+func readUint(name string) uint64 {
+	s := []metrics.Sample{{Name: name}}
 	metrics.Read(s)
 	return s[0].Value.Uint64()
 }
 
 var sink []byte
 
-// churn allocates n bytes of garbage in 64 KiB pieces and returns how
-// many collections ran meanwhile.
+// churn allocates n bytes of garbage in 64 KiB pieces, each written to
+// (a Write's garbage is written too, and that paces the allocation), and
+// returns how many collections ran meanwhile.
 func churn(n int) uint64 {
-	c0 := gcCycles()
+	c0 := readUint("/gc/cycles/total:gc-cycles")
 	for range n / (64 << 10) {
 		sink = make([]byte, 64<<10)
+		for i := 0; i < len(sink); i += 256 {
+			sink[i] = 1
+		}
 	}
 	sink = nil
-	return gcCycles() - c0
+	return readUint("/gc/cycles/total:gc-cycles") - c0
 }
 
 // TestFloorFewerCollections: with a small live heap, the same garbage
-// brings far fewer collections with a floor than with GOGC=100 alone.
+// brings far fewer collections with a floor than with GOGC=100 alone, and
+// the heap goal is the floor.
 func TestFloorFewerCollections(t *testing.T) {
-	keepPercent(t)
+	old := debug.SetGCPercent(100)
+	defer debug.SetGCPercent(old)
 	runtime.GC()
+	goal0 := readUint("/gc/heap/goal:bytes")
 	without := churn(512 << 20)
 
 	f := Start(64<<20, 100)
-	defer f.Stop()
-	if f.Percent() <= 100 {
-		t.Fatalf("percent with a 64 MiB floor over a small heap = %d, want > 100", f.Percent())
-	}
+	runtime.GC()
+	goal := readUint("/gc/heap/goal:bytes")
 	with := churn(512 << 20)
-	t.Logf("collections for 512 MiB of garbage: %d without a floor, %d with a 64 MiB floor", without, with)
+	f.Stop()
+	t.Logf("512 MiB of garbage: %d collections without a floor (goal %d MiB), %d with a 64 MiB floor (goal %d MiB)", without, goal0>>20, with, goal>>20)
 	if with == 0 || with*4 > without {
 		t.Errorf("collections with the floor = %d, without = %d: want some, and at most a quarter", with, without)
 	}
-}
-
-// TestFloorGivesWayToLiveData: once the live data is past the floor, the
-// base percent applies again.
-func TestFloorGivesWayToLiveData(t *testing.T) {
-	keepPercent(t)
-	f := Start(16<<20, 100)
-	defer f.Stop()
-	live := make([]byte, 64<<20)
-	for i := 0; i < 50 && f.Percent() != 100; i++ {
-		runtime.GC() // each one's cleanup re-adjusts, soon after
-		runtime.Gosched()
-	}
-	runtime.KeepAlive(live)
-	if got := f.Percent(); got != 100 {
-		t.Errorf("percent with 64 MiB live over a 16 MiB floor = %d, want the base 100", got)
+	// The goal after a collection nothing ran beside: twice what is
+	// live, the ballast (32 MiB) included.
+	if want := 64<<20 + goal0; goal < 64<<20 || goal > want {
+		t.Errorf("heap goal with a 64 MiB floor = %d MiB, want 64 to %d MiB", goal>>20, want>>20)
 	}
 }
 
-func TestStopRestoresBase(t *testing.T) {
-	keepPercent(t)
-	runtime.GC() // measure the live data now, not another test's
-	f := Start(64<<20, 150)
-	if got := CurrentPercent(); got <= 150 {
-		t.Errorf("GC percent under the floor = %d, want > 150", got)
+// TestBallastNotResident: the ballast costs address space, not memory. It
+// runs in a fresh process: a heap that grew and shrank (other tests) hands
+// a new allocation memory it must zero first.
+func TestBallastNotResident(t *testing.T) {
+	if os.Getenv("GCFLOOR_FRESH") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestBallastNotResident$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "GCFLOOR_FRESH=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("in a fresh process: %v\n%s", err, out)
+		}
+		return
+	}
+	before := rssKiB(t)
+	f := Start(1<<30, 100)
+	after := rssKiB(t)
+	if f.Size() != 512<<20 {
+		t.Fatalf("ballast of a 1 GiB floor at GOGC=100 = %d bytes, want 512 MiB", f.Size())
+	}
+	if after-before > 64<<10 {
+		t.Errorf("RSS grew by %d KiB with a 512 MiB ballast, want it untouched", after-before)
 	}
 	f.Stop()
-	f.Stop() // twice is harmless
-	if got := CurrentPercent(); got != 150 {
-		t.Errorf("GC percent after Stop = %d, want the base 150", got)
+	if f.Size() != 0 {
+		t.Errorf("ballast after Stop = %d bytes, want 0", f.Size())
 	}
-	runtime.GC()
-	runtime.GC()
-	if got := CurrentPercent(); got != 150 {
-		t.Errorf("GC percent after Stop and two collections = %d, want 150 (no adjustment after Stop)", got)
+}
+
+func rssKiB(t *testing.T) int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skip(err) // not Linux
 	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				t.Fatalf("VmRSS %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no VmRSS in /proc/self/status")
+	return 0
 }
 
 func TestStartOffOrZero(t *testing.T) {
-	keepPercent(t)
-	debug.SetGCPercent(-1)
-	Start(64<<20, -1)
-	if got := CurrentPercent(); got != -1 {
-		t.Errorf("GC percent after Start over GOGC=off = %d, want -1 (untouched)", got)
+	if f := Start(64<<20, -1); f.Size() != 0 {
+		t.Errorf("ballast with the collector off = %d bytes, want none", f.Size())
 	}
-	debug.SetGCPercent(100)
-	Start(0, 100)
-	if got := CurrentPercent(); got != 100 {
-		t.Errorf("GC percent after Start with no floor = %d, want 100 (untouched)", got)
+	if f := Start(0, 100); f.Size() != 0 {
+		t.Errorf("ballast with no floor = %d bytes, want none", f.Size())
+	}
+}
+
+func TestCurrentPercent(t *testing.T) {
+	old := debug.SetGCPercent(250)
+	defer debug.SetGCPercent(old)
+	if got := CurrentPercent(); got != 250 {
+		t.Errorf("CurrentPercent() = %d after SetGCPercent(250)", got)
+	}
+	debug.SetGCPercent(-1)
+	if got := CurrentPercent(); got != -1 {
+		t.Errorf("CurrentPercent() = %d with the collector off, want -1", got)
 	}
 }
