@@ -7,6 +7,7 @@ import (
 	"unsafe"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -212,17 +213,12 @@ func (p *Pipeline) parseTableEntryWire(te *p4v1.TableEntry, wire []byte, op writ
 		// entry, blobs and all.
 		return e, nil
 	}
-	if te.GetIdleTimeoutNs() != 0 {
-		if !t.IdleTimeout {
-			return nil, errorf(ErrInvalid, "table %s does not support idle timeouts (idle_timeout_ns %d)", t.Name, te.GetIdleTimeoutNs())
-		}
-		if te.GetIdleTimeoutNs() < 0 {
-			return nil, errorf(ErrInvalid, "table %s: negative idle_timeout_ns %d", t.Name, te.GetIdleTimeoutNs())
-		}
+	if err := checkIdle(t, te.GetIdleTimeoutNs()); err != nil {
+		return nil, err
 	}
 	e.IdleTimeoutNs = te.GetIdleTimeoutNs()
-	if string(te.GetMetadata()) == DatapathMetadata {
-		return nil, errorf(ErrInvalid, "table %s: metadata %q marks entries the datapath created; controllers cannot write it", t.Name, DatapathMetadata)
+	if err := checkMetadata(t, te.GetMetadata()); err != nil {
+		return nil, err
 	}
 	if err := p.parseDirect(t, te, e); err != nil {
 		return nil, err
@@ -276,6 +272,28 @@ func (p *Pipeline) parseTableEntryWire(te *p4v1.TableEntry, wire []byte, op writ
 		IdleTimeoutNs: e.IdleTimeoutNs,
 	}
 	return e, nil
+}
+
+// checkIdle checks the idle_timeout_ns of an entry of t.
+func checkIdle(t *Table, ns int64) error {
+	if ns != 0 {
+		if !t.IdleTimeout {
+			return errorf(ErrInvalid, "table %s does not support idle timeouts (idle_timeout_ns %d)", t.Name, ns)
+		}
+		if ns < 0 {
+			return errorf(ErrInvalid, "table %s: negative idle_timeout_ns %d", t.Name, ns)
+		}
+	}
+	return nil
+}
+
+// checkMetadata refuses the metadata that marks datapath-created
+// entries.
+func checkMetadata(t *Table, meta []byte) error {
+	if string(meta) == DatapathMetadata {
+		return errorf(ErrInvalid, "table %s: metadata %q marks entries the datapath created; controllers cannot write it", t.Name, DatapathMetadata)
+	}
+	return nil
 }
 
 // readForm reports whether a checked, non-default TableEntry of a write
@@ -356,14 +374,22 @@ func opName(op writeOp) string {
 // e.Key, e.Mask and e.skey (P4Runtime §9.1.1 "Match Format"). rewrote is
 // as parseMatch's.
 func (p *Pipeline) parseKey(t *Table, te *p4v1.TableEntry, e *Entry, blobs bool) (rewrote bool, err error) {
-	if t.NeedsPriority() {
-		if e.Priority <= 0 {
-			return false, errorf(ErrInvalid, "table %s: entries need a positive priority (ternary, range or optional match); got %d", t.Name, e.Priority)
-		}
-	} else if e.Priority != 0 {
-		return false, errorf(ErrInvalid, "table %s: priority must be 0 for a table without ternary, range or optional fields; got %d", t.Name, e.Priority)
+	if err := checkPriority(t, e.Priority); err != nil {
+		return false, err
 	}
 	return p.parseMatch(t, te, e, blobs)
+}
+
+// checkPriority checks the priority of an entry of t.
+func checkPriority(t *Table, prio int32) error {
+	if t.NeedsPriority() {
+		if prio <= 0 {
+			return errorf(ErrInvalid, "table %s: entries need a positive priority (ternary, range or optional match); got %d", t.Name, prio)
+		}
+	} else if prio != 0 {
+		return errorf(ErrInvalid, "table %s: priority must be 0 for a table without ternary, range or optional fields; got %d", t.Name, prio)
+	}
+	return nil
 }
 
 // parseMatch checks the match fields of te and fills e.Match and e.skey
@@ -386,9 +412,15 @@ func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry, blobs boo
 		}
 		rewrote = rewrote || r
 	}
+	return rewrote, p.finishKey(t, e, blobs)
+}
+
+// finishKey checks that e.Match, filled from the entry's matches, has
+// every exact field, and sets e.skey and, if blobs, e.Key and e.Mask.
+func (p *Pipeline) finishKey(t *Table, e *Entry, blobs bool) error {
 	for i, f := range t.Fields {
 		if f.Kind == MatchExact && !e.Match[i].Set {
-			return false, errorf(ErrInvalid, "%s: exact field %s is missing (exact fields cannot be omitted)", t.label, f.Name)
+			return errorf(ErrInvalid, "%s: exact field %s is missing (exact fields cannot be omitted)", t.label, f.Name)
 		}
 	}
 	e.setStoreKey()
@@ -409,12 +441,69 @@ func (p *Pipeline) parseMatch(t *Table, te *p4v1.TableEntry, e *Entry, blobs boo
 			layoutMatch(t.Fields[i], &l.Fields[i], &e.Match[i], e.Key, e.Mask)
 		}
 	}
-	return rewrote, nil
+	return nil
 }
 
 // parseFieldMatch checks one match field into fm and canonicalises m in
 // place; rewrote says whether that changed a value.
 func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch) (rewrote bool, err error) {
+	switch f.Kind {
+	case MatchExact:
+		x := m.GetExact()
+		if x == nil {
+			return false, wrongKind(t, f, m)
+		}
+		if rewrote, err = checkMatch(t, f, x.GetValue(), nil, 0, fm); err != nil {
+			return false, err
+		}
+		x.Value = fm.Value
+	case MatchLPM:
+		x := m.GetLpm()
+		if x == nil {
+			return false, wrongKind(t, f, m)
+		}
+		if rewrote, err = checkMatch(t, f, x.GetValue(), nil, x.GetPrefixLen(), fm); err != nil {
+			return false, err
+		}
+		x.Value = fm.Value
+	case MatchTernary:
+		x := m.GetTernary()
+		if x == nil {
+			return false, wrongKind(t, f, m)
+		}
+		if rewrote, err = checkMatch(t, f, x.GetValue(), x.GetMask(), 0, fm); err != nil {
+			return false, err
+		}
+		x.Value, x.Mask = fm.Value, fm.Mask
+	case MatchRange:
+		x := m.GetRange()
+		if x == nil {
+			return false, wrongKind(t, f, m)
+		}
+		if rewrote, err = checkMatch(t, f, x.GetLow(), x.GetHigh(), 0, fm); err != nil {
+			return false, err
+		}
+		x.Low, x.High = fm.Value, fm.High
+	case MatchOptional:
+		x := m.GetOptional()
+		if x == nil {
+			return false, wrongKind(t, f, m)
+		}
+		if rewrote, err = checkMatch(t, f, x.GetValue(), nil, 0, fm); err != nil {
+			return false, err
+		}
+		x.Value = fm.Value
+	default:
+		fm.Set = true
+	}
+	return rewrote, nil
+}
+
+// checkMatch checks the parts of a match of field f, of the field's kind,
+// into fm: v1 is the value (the low bound of a range), v2 the mask of a
+// ternary or the high bound of a range, plen the prefix length of an LPM.
+// rewrote says whether canonicalising changed v1 or v2.
+func checkMatch(t *Table, f *MatchField, v1, v2 []byte, plen int32, fm *FieldMatch) (rewrote bool, err error) {
 	val := func(b []byte, what string) ([]byte, error) {
 		if f.IsString {
 			if len(b) == 0 || len(b) > maxStringBytes {
@@ -433,41 +522,27 @@ func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch
 		return c, nil
 	}
 	switch f.Kind {
-	case MatchExact:
-		x := m.GetExact()
-		if x == nil {
-			return false, wrongKind(t, f, m)
-		}
-		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
+	case MatchExact, MatchOptional:
+		if fm.Value, err = val(v1, "value"); err != nil {
 			return false, err
 		}
-		x.Value = fm.Value
 	case MatchLPM:
-		x := m.GetLpm()
-		if x == nil {
-			return false, wrongKind(t, f, m)
-		}
-		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
+		if fm.Value, err = val(v1, "value"); err != nil {
 			return false, err
 		}
-		plen := int(x.GetPrefixLen())
-		if plen <= 0 || plen > f.Bits {
-			return false, errorf(ErrInvalid, "%s: field %s: prefix_len %d not in 1..%d (omit the field for /0)", t.label, f.Name, x.GetPrefixLen(), f.Bits)
+		n := int(plen)
+		if n <= 0 || n > f.Bits {
+			return false, errorf(ErrInvalid, "%s: field %s: prefix_len %d not in 1..%d (omit the field for /0)", t.label, f.Name, plen, f.Bits)
 		}
-		if trailingZeros(fm.Value) < f.Bits-plen {
-			return false, errorf(ErrInvalid, "%s: field %s: value %s has bits set beyond prefix /%d", t.label, f.Name, hexOf(fm.Value), plen)
+		if trailingZeros(fm.Value) < f.Bits-n {
+			return false, errorf(ErrInvalid, "%s: field %s: value %s has bits set beyond prefix /%d", t.label, f.Name, hexOf(fm.Value), n)
 		}
-		fm.PrefixLen = plen
-		x.Value = fm.Value
+		fm.PrefixLen = n
 	case MatchTernary:
-		x := m.GetTernary()
-		if x == nil {
-			return false, wrongKind(t, f, m)
-		}
-		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
+		if fm.Value, err = val(v1, "value"); err != nil {
 			return false, err
 		}
-		if fm.Mask, err = val(x.GetMask(), "mask"); err != nil {
+		if fm.Mask, err = val(v2, "mask"); err != nil {
 			return false, err
 		}
 		if isZero(fm.Mask) {
@@ -476,16 +551,11 @@ func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch
 		if !maskCovers(fm.Value, fm.Mask) {
 			return false, errorf(ErrInvalid, "%s: field %s: value %s has bits outside mask %s", t.label, f.Name, hexOf(fm.Value), hexOf(fm.Mask))
 		}
-		x.Value, x.Mask = fm.Value, fm.Mask
 	case MatchRange:
-		x := m.GetRange()
-		if x == nil {
-			return false, wrongKind(t, f, m)
-		}
-		if fm.Value, err = val(x.GetLow(), "low bound"); err != nil {
+		if fm.Value, err = val(v1, "low bound"); err != nil {
 			return false, err
 		}
-		if fm.High, err = val(x.GetHigh(), "high bound"); err != nil {
+		if fm.High, err = val(v2, "high bound"); err != nil {
 			return false, err
 		}
 		if compareUint(fm.Value, fm.High) > 0 {
@@ -494,37 +564,79 @@ func parseFieldMatch(t *Table, f *MatchField, m *p4v1.FieldMatch, fm *FieldMatch
 		if isZero(fm.Value) && bitLen(fm.High) == f.Bits && onesBelow(fm.High, f.Bits) {
 			return false, errorf(ErrInvalid, "%s: field %s: range covers every value (omit the field for a don't-care match)", t.label, f.Name)
 		}
-		x.Low, x.High = fm.Value, fm.High
-	case MatchOptional:
-		x := m.GetOptional()
-		if x == nil {
-			return false, wrongKind(t, f, m)
-		}
-		if fm.Value, err = val(x.GetValue(), "value"); err != nil {
-			return false, err
-		}
-		x.Value = fm.Value
 	}
 	fm.Set = true
 	return rewrote, nil
 }
 
+// Field numbers of FieldMatch's match messages.
+const (
+	matchExact    protowire.Number = 2
+	matchTernary  protowire.Number = 3
+	matchLPM      protowire.Number = 4
+	matchRange    protowire.Number = 6
+	matchOptional protowire.Number = 7
+)
+
+// kindField is the field number of FieldMatch's match message for a
+// match kind.
+func kindField(k MatchKind) protowire.Number {
+	switch k {
+	case MatchExact:
+		return matchExact
+	case MatchLPM:
+		return matchLPM
+	case MatchTernary:
+		return matchTernary
+	case MatchRange:
+		return matchRange
+	case MatchOptional:
+		return matchOptional
+	}
+	return 0
+}
+
+// matchKindName names the match message of field number num, for
+// messages.
+func matchKindName(num protowire.Number) string {
+	switch num {
+	case matchExact:
+		return "exact"
+	case matchLPM:
+		return "lpm"
+	case matchTernary:
+		return "ternary"
+	case matchRange:
+		return "range"
+	case matchOptional:
+		return "optional"
+	case 100:
+		return "other"
+	}
+	return "nothing"
+}
+
 func wrongKind(t *Table, f *MatchField, m *p4v1.FieldMatch) error {
-	got := "nothing"
+	var num protowire.Number
 	switch m.GetFieldMatchType().(type) {
 	case *p4v1.FieldMatch_Exact_:
-		got = "exact"
+		num = matchExact
 	case *p4v1.FieldMatch_Lpm:
-		got = "lpm"
+		num = matchLPM
 	case *p4v1.FieldMatch_Ternary_:
-		got = "ternary"
+		num = matchTernary
 	case *p4v1.FieldMatch_Range_:
-		got = "range"
+		num = matchRange
 	case *p4v1.FieldMatch_Optional_:
-		got = "optional"
+		num = matchOptional
 	case *p4v1.FieldMatch_Other:
-		got = "other"
+		num = 100
 	}
+	return wrongKindName(t, f, matchKindName(num))
+}
+
+// wrongKindName says that a match of f gives another kind, got.
+func wrongKindName(t *Table, f *MatchField, got string) error {
 	return errorf(ErrInvalid, "%s: field %s is %v, but the match gives %s", t.label, f.Name, f.Kind, got)
 }
 
@@ -700,25 +812,35 @@ func (p *Pipeline) parseTableAction(t *Table, ta *p4v1.TableAction, asDefault bo
 // parseAction checks an action of table t. The ActionCall goes in mem
 // when it is not nil. rewrote is as parseParams'.
 func (p *Pipeline) parseAction(t *Table, a *p4v1.Action, asDefault bool, mem *actionAlloc) (ac *ActionCall, rewrote bool, err error) {
-	ar := t.Actions[a.GetActionId()]
-	if ar == nil {
-		if act := p.Actions[a.GetActionId()]; act != nil {
-			return nil, false, errorf(ErrInvalid, "table %s: action %s is not one of the table's actions", t.Name, act.Name)
-		}
-		return nil, false, errorf(ErrInvalid, "table %s: action id %#x is not an action%s", t.Name, a.GetActionId(), p.kindHint(a.GetActionId()))
-	}
-	act := ar.Action
-	if asDefault && ar.TableOnly {
-		return nil, false, errorf(ErrPermission, "table %s: action %s is @tableonly and cannot be the default action", t.Name, act.Name)
-	}
-	if !asDefault && ar.DefaultOnly {
-		return nil, false, errorf(ErrPermission, "table %s: action %s is @defaultonly and cannot be used in an entry", t.Name, act.Name)
+	act, err := p.tableAction(t, a.GetActionId(), asDefault)
+	if err != nil {
+		return nil, false, err
 	}
 	ac = newActionCallIn(act, mem)
 	if rewrote, err = parseParams(act, a.GetParams(), ac.Params, t); err != nil {
 		return nil, false, err
 	}
 	return ac, rewrote, nil
+}
+
+// tableAction returns the action with the given id, checked as an
+// action of table t: of an entry, or the default one.
+func (p *Pipeline) tableAction(t *Table, id uint32, asDefault bool) (*Action, error) {
+	ar := t.Actions[id]
+	if ar == nil {
+		if act := p.Actions[id]; act != nil {
+			return nil, errorf(ErrInvalid, "table %s: action %s is not one of the table's actions", t.Name, act.Name)
+		}
+		return nil, errorf(ErrInvalid, "table %s: action id %#x is not an action%s", t.Name, id, p.kindHint(id))
+	}
+	act := ar.Action
+	if asDefault && ar.TableOnly {
+		return nil, errorf(ErrPermission, "table %s: action %s is @tableonly and cannot be the default action", t.Name, act.Name)
+	}
+	if !asDefault && ar.DefaultOnly {
+		return nil, errorf(ErrPermission, "table %s: action %s is @defaultonly and cannot be used in an entry", t.Name, act.Name)
+	}
+	return act, nil
 }
 
 // actionAlloc holds an ActionCall and room for its parameters: one
@@ -822,44 +944,63 @@ func newEntry(t *Table) *Entry {
 // parameter (P4Runtime §9.1.2). It canonicalises the request in place;
 // rewrote says whether that changed a value.
 func parseParams(act *Action, ps []*p4v1.Action_Param, out [][]byte, t *Table) (rewrote bool, err error) {
-	// where prefixes messages; built only on failure, since this runs
-	// for every entry written.
-	where := func() string {
-		if t == nil {
-			return ""
-		}
-		return "table " + t.Name + ": "
-	}
 	for _, prm := range ps {
-		pa := act.Param(prm.GetParamId())
-		if pa == nil {
-			return false, errorf(ErrInvalid, "%saction %s: no param with id %d", where(), act.Name, prm.GetParamId())
+		c, r, err := checkParam(act, prm.GetParamId(), prm.GetValue(), out, t)
+		if err != nil {
+			return false, err
 		}
-		if out[pa.Index] != nil {
-			return false, errorf(ErrInvalid, "%saction %s: param %s given twice", where(), act.Name, pa.Name)
+		rewrote = rewrote || r
+		if prm != nil {
+			prm.Value = c
 		}
-		if pa.IsString {
-			if len(prm.GetValue()) == 0 || len(prm.GetValue()) > maxStringBytes {
-				return false, errorf(ErrInvalid, "%saction %s: param %s: string must be 1..%d bytes", where(), act.Name, pa.Name, maxStringBytes)
-			}
-			out[pa.Index] = prm.GetValue()
-			continue
-		}
-		c, ok := canonical(prm.GetValue(), pa.Bits)
-		if !ok {
-			if len(prm.GetValue()) == 0 {
-				return false, errorf(ErrInvalid, "%saction %s: param %s: empty value", where(), act.Name, pa.Name)
-			}
-			return false, errorf(ErrInvalid, "%saction %s: param %s: value %s does not fit in %d bits", where(), act.Name, pa.Name, hexOf(prm.GetValue()), pa.Bits)
-		}
-		rewrote = rewrote || len(c) != len(prm.GetValue())
-		prm.Value = c
-		out[pa.Index] = c
 	}
+	return rewrote, checkParamsSet(act, out, t)
+}
+
+// paramWhere prefixes messages about the params of an action of t (nil
+// for an action profile's). Messages are only built on failure, since
+// this runs for every entry written.
+func paramWhere(t *Table) string {
+	if t == nil {
+		return ""
+	}
+	return "table " + t.Name + ": "
+}
+
+// checkParam checks the argument v of param id of act and puts its
+// canonical value c in out; rewrote says whether c differs from v.
+func checkParam(act *Action, id uint32, v []byte, out [][]byte, t *Table) (c []byte, rewrote bool, err error) {
+	pa := act.Param(id)
+	if pa == nil {
+		return nil, false, errorf(ErrInvalid, "%saction %s: no param with id %d", paramWhere(t), act.Name, id)
+	}
+	if out[pa.Index] != nil {
+		return nil, false, errorf(ErrInvalid, "%saction %s: param %s given twice", paramWhere(t), act.Name, pa.Name)
+	}
+	if pa.IsString {
+		if len(v) == 0 || len(v) > maxStringBytes {
+			return nil, false, errorf(ErrInvalid, "%saction %s: param %s: string must be 1..%d bytes", paramWhere(t), act.Name, pa.Name, maxStringBytes)
+		}
+		out[pa.Index] = v
+		return v, false, nil
+	}
+	c, ok := canonical(v, pa.Bits)
+	if !ok {
+		if len(v) == 0 {
+			return nil, false, errorf(ErrInvalid, "%saction %s: param %s: empty value", paramWhere(t), act.Name, pa.Name)
+		}
+		return nil, false, errorf(ErrInvalid, "%saction %s: param %s: value %s does not fit in %d bits", paramWhere(t), act.Name, pa.Name, hexOf(v), pa.Bits)
+	}
+	out[pa.Index] = c
+	return c, len(c) != len(v), nil
+}
+
+// checkParamsSet checks that every param of act has its argument in out.
+func checkParamsSet(act *Action, out [][]byte, t *Table) error {
 	for i, v := range out {
 		if v == nil {
-			return false, errorf(ErrInvalid, "%saction %s: param %s (id %d) is missing", where(), act.Name, act.Params[i].Name, act.Params[i].ID)
+			return errorf(ErrInvalid, "%saction %s: param %s (id %d) is missing", paramWhere(t), act.Name, act.Params[i].Name, act.Params[i].ID)
 		}
 	}
-	return rewrote, nil
+	return nil
 }

@@ -170,21 +170,27 @@ func appendReadForm(b []byte, te *p4v1.TableEntry) []byte {
 		b = protowire.AppendVarint(b, uint64(n))
 		b = appendAction(b, a)
 	}
-	if v := te.GetPriority(); v != 0 {
+	return appendReadFormTail(b, te.GetPriority(), te.GetControllerMetadata(), te.GetIdleTimeoutNs(), te.GetMetadata())
+}
+
+// appendReadFormTail appends the scalar fields that follow a table
+// entry's action in its Read form.
+func appendReadFormTail(b []byte, prio int32, cookie uint64, idle int64, meta []byte) []byte {
+	if prio != 0 {
 		b = protowire.AppendTag(b, 4, protowire.VarintType)
-		b = protowire.AppendVarint(b, uint64(int64(v)))
+		b = protowire.AppendVarint(b, uint64(int64(prio)))
 	}
-	if v := te.GetControllerMetadata(); v != 0 {
+	if cookie != 0 {
 		b = protowire.AppendTag(b, 5, protowire.VarintType)
-		b = protowire.AppendVarint(b, v)
+		b = protowire.AppendVarint(b, cookie)
 	}
-	if v := te.GetIdleTimeoutNs(); v != 0 {
+	if idle != 0 {
 		b = protowire.AppendTag(b, 9, protowire.VarintType)
-		b = protowire.AppendVarint(b, uint64(v))
+		b = protowire.AppendVarint(b, uint64(idle))
 	}
-	if v := te.GetMetadata(); len(v) != 0 {
+	if len(meta) != 0 {
 		b = protowire.AppendTag(b, 11, protowire.BytesType)
-		b = protowire.AppendBytes(b, v)
+		b = protowire.AppendBytes(b, meta)
 	}
 	return b
 }
@@ -234,11 +240,17 @@ func fieldMatchSize(m *p4v1.FieldMatch) int {
 }
 
 func appendFieldMatch(b []byte, m *p4v1.FieldMatch) []byte {
-	if id := m.GetFieldId(); id != 0 {
+	num, v1, v2, n2 := matchParts(m)
+	return appendMatchParts(b, m.GetFieldId(), num, v1, v2, n2)
+}
+
+// appendMatchParts appends the fields of a FieldMatch: its field id and
+// its match message num with its parts (see matchParts).
+func appendMatchParts(b []byte, id uint32, num protowire.Number, v1, v2 []byte, n2 uint64) []byte {
+	if id != 0 {
 		b = protowire.AppendTag(b, 1, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(id))
 	}
-	num, v1, v2, n2 := matchParts(m)
 	if num == 0 {
 		return b
 	}
@@ -261,11 +273,17 @@ func appendFieldMatch(b []byte, m *p4v1.FieldMatch) []byte {
 
 // paramSize is the size of an Action.Param's encoding.
 func paramSize(p *p4v1.Action_Param) int {
+	return paramPartsSize(p.GetParamId(), p.GetValue())
+}
+
+// paramPartsSize is the size of the encoding of an Action.Param with
+// param_id id and value v.
+func paramPartsSize(id uint32, v []byte) int {
 	n := 0
-	if id := p.GetParamId(); id != 0 {
+	if id != 0 {
 		n += 1 + protowire.SizeVarint(uint64(id))
 	}
-	if v := p.GetValue(); len(v) != 0 {
+	if len(v) != 0 {
 		n += 1 + protowire.SizeBytes(len(v))
 	}
 	return n
@@ -288,16 +306,23 @@ func appendAction(b []byte, a *p4v1.Action) []byte {
 		b = protowire.AppendVarint(b, uint64(id))
 	}
 	for _, p := range a.GetParams() {
-		b = protowire.AppendTag(b, 4, protowire.BytesType)
-		b = protowire.AppendVarint(b, uint64(paramSize(p)))
-		if id := p.GetParamId(); id != 0 {
-			b = protowire.AppendTag(b, 2, protowire.VarintType)
-			b = protowire.AppendVarint(b, uint64(id))
-		}
-		if v := p.GetValue(); len(v) != 0 {
-			b = protowire.AppendTag(b, 3, protowire.BytesType)
-			b = protowire.AppendBytes(b, v)
-		}
+		b = appendParam(b, p.GetParamId(), p.GetValue())
+	}
+	return b
+}
+
+// appendParam appends an Action.Param with param_id id and value v as
+// field 4 of an Action.
+func appendParam(b []byte, id uint32, v []byte) []byte {
+	b = protowire.AppendTag(b, 4, protowire.BytesType)
+	b = protowire.AppendVarint(b, uint64(paramPartsSize(id, v)))
+	if id != 0 {
+		b = protowire.AppendTag(b, 2, protowire.VarintType)
+		b = protowire.AppendVarint(b, uint64(id))
+	}
+	if len(v) != 0 {
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendBytes(b, v)
 	}
 	return b
 }
