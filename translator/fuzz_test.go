@@ -19,7 +19,13 @@ import (
 // sends them, with their memory scribbled over once written: it must
 // answer and hold exactly what the first does. The first Device parses
 // table entries before taking its lock (preparse), the second under it;
-// a third takes WriteWire with the pre-parse.
+// a third takes WriteWire with the pre-parse. Three more take the table
+// entries as the server's codec hands them over, each in the bytes the
+// request gave (not re-encoded): a tree decoded from them (as the codec
+// did for every entry), the bytes alone for plain entries with the
+// pre-parse (as it does now), and the bytes alone for every entry
+// without; the last two must also store exactly the Read forms the
+// first stores.
 func FuzzWrite(f *testing.F) {
 	infos := []*p4configv1.P4Info{
 		loadP4Info(f, "p4runtime-shell-unittest.p4info.pb.txt"),
@@ -95,8 +101,11 @@ func FuzzWrite(f *testing.F) {
 		}
 		d, dw, dp := NewDevice(NewNoneBackend()), NewDevice(NewNoneBackend()), NewDevice(NewNoneBackend())
 		d.preparseMin, dw.preparseMin, dp.preparseMin = 1, -1, 1
+		// Raw wires: as a tree, plain ones alone, all alone.
+		dr, dlp, dl := NewDevice(NewNoneBackend()), NewDevice(NewNoneBackend()), NewDevice(NewNoneBackend())
+		dr.preparseMin, dlp.preparseMin, dl.preparseMin = 1, 1, -1
 		info := infos[int(pipe)%len(infos)]
-		for _, d := range []*Device{d, dw, dp} {
+		for _, d := range []*Device{d, dw, dp, dr, dlp, dl} {
 			if err := d.SetPipeline(p4v1.SetForwardingPipelineConfigRequest_VERIFY_AND_COMMIT, &p4v1.ForwardingPipelineConfig{P4Info: proto.Clone(info).(*p4configv1.P4Info)}); err != nil {
 				t.Fatal(err)
 			}
@@ -128,6 +137,46 @@ func FuzzWrite(f *testing.F) {
 				}
 				if got, want := fuzzState(t, dw), fuzzState(t, d); got != want {
 					t.Fatalf("WriteWire stored\n%s\nWrite stored\n%s", got, want)
+				}
+			}
+			for k, dw := range []*Device{dr, dlp, dl} {
+				var viaWire p4v1.WriteRequest
+				if err := proto.Unmarshal(b, &viaWire); err != nil {
+					t.Fatal(err)
+				}
+				var ups []*p4v1.Update
+				var wires [][]byte
+				var scribble func()
+				if k == 0 {
+					var raw [][]byte
+					ups, raw, scribble = lazyUpdates(t, b, viaWire.GetUpdates(), true)
+					// The tree of every raw wire, as the codec gave.
+					for i, w := range raw {
+						if w != nil && ups[i].GetEntity() == nil {
+							ups[i] = &p4v1.Update{Type: ups[i].GetType(), Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: aliasDecode(t, w)}}}
+						}
+					}
+					wires = raw
+				} else {
+					ups, wires, scribble = lazyUpdates(t, b, viaWire.GetUpdates(), k == 1)
+				}
+				werrs, werr := dw.WriteWire(ups, wires, p4v1.WriteRequest_Atomicity(atomicity%3), nil)
+				scribble()
+				if (err == nil) != (werr == nil) || len(errs) != len(werrs) {
+					t.Fatalf("raw %d: Write: %v %v; WriteWire: %v %v", k, errs, err, werrs, werr)
+				}
+				for i := range errs {
+					if (errs[i] == nil) != (werrs[i] == nil) || errs[i] != nil && errs[i].Error() != werrs[i].Error() {
+						t.Fatalf("raw %d: update %d: Write: %v; WriteWire: %v", k, i, errs[i], werrs[i])
+					}
+				}
+				if got, want := fuzzState(t, dw), fuzzState(t, d); got != want {
+					t.Fatalf("raw %d: WriteWire stored\n%s\nWrite stored\n%s", k, got, want)
+				}
+				if k > 0 {
+					if got, want := encodedState(t, dw), encodedState(t, dr); got != want {
+						t.Fatalf("raw %d: Read forms\n%s\nwant (from the tree)\n%s", k, got, want)
+					}
 				}
 			}
 			if err != nil {

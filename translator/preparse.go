@@ -42,6 +42,9 @@ type preparsed struct {
 	// enc is scratch for re-encoding canonicalised entries (the batch's
 	// is the locked Write's, and another Write may hold it).
 	enc []byte
+	// view is scratch for parsing entries given by their wire alone
+	// (WriteWire), for the same reason.
+	view entryView
 }
 
 // preState is where an update stands in the pre-parse.
@@ -110,7 +113,11 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, sc *Scope) *pr
 	// put.
 	nDel, nField := 0, 0
 	for i, u := range updates {
-		t, op := preTable(u, cfg, sc)
+		var wire []byte
+		if wires != nil {
+			wire = wires[i]
+		}
+		t, op := preTable(u, wire, cfg, sc)
 		switch {
 		case t == nil:
 			continue
@@ -136,42 +143,78 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, sc *Scope) *pr
 			continue
 		}
 		te := updates[i].GetEntity().GetTableEntry()
+		var wire []byte
+		if wires != nil {
+			wire = wires[i]
+		}
+		var v *entryView
+		if te == nil {
+			// Given by its wire alone (preTable saw to it).
+			if v = &p.view; !v.parse(wire) {
+				it.state = preNone // decoded under the lock
+				continue
+			}
+		}
 		op := opDelete
 		var scratch *Entry
 		if it.state == preDelete {
 			scratch = &p.dels[nDel]
 			nDel++
-			n := len(cfg.Tables[te.GetTableId()].Fields)
+			n := len(cfg.Tables[tableIDOf(te, v)].Fields)
 			scratch.Match = p.delMatch[nField : nField : nField+n]
 			nField += n
 		} else if op = opInsert; updates[i].GetType() == p4v1.Update_MODIFY {
 			op = opModify
 		}
-		var wire []byte
-		if wires != nil {
-			wire = wires[i]
-		}
 		it.canon0 = int32(len(p.canon))
-		p.noteCanon(te)
-		it.canon1 = int32(len(p.canon))
-		it.e, it.err = cfg.parseTableEntryWire(te, wire, op, scratch, &p.enc, false)
+		if v != nil {
+			// Nothing to put back: parsing leaves the wire alone.
+			it.canon1 = it.canon0
+			it.e, it.err = cfg.parseEntryView(v, wire, op, scratch, &p.enc, false)
+			if it.err == errNotPlain {
+				*it = preItem{} // parsed under the lock
+				continue
+			}
+		} else {
+			p.noteCanon(te)
+			it.canon1 = int32(len(p.canon))
+			it.e, it.err = cfg.parseTableEntryWire(te, wire, op, scratch, &p.enc, false)
+		}
 		it.state = preReady
 	}
 	return p
 }
 
-// preTable returns the table of u when u is an update the pre-parse
-// takes, with what it does; nil otherwise.
-func preTable(u *p4v1.Update, cfg *Config, sc *Scope) (*Table, writeOp) {
+// tableIDOf returns the table id of te, or of v when te is nil.
+func tableIDOf(te *p4v1.TableEntry, v *entryView) uint32 {
+	if te == nil {
+		return v.tableID
+	}
+	return te.GetTableId()
+}
+
+// preTable returns the table of u, whose table entry's wire is wire (nil
+// if none), when u is an update the pre-parse takes, with what it does;
+// nil otherwise.
+func preTable(u *p4v1.Update, wire []byte, cfg *Config, sc *Scope) (*Table, writeOp) {
 	op, ok := writeOpOf(u.GetType())
 	if !ok {
 		return nil, 0
 	}
-	te := u.GetEntity().GetTableEntry()
-	if te == nil || te.GetIsDefaultAction() {
+	var id uint32
+	if te := u.GetEntity().GetTableEntry(); te != nil {
+		if te.GetIsDefaultAction() {
+			return nil, 0
+		}
+		id = te.GetTableId()
+	} else if u.GetEntity() != nil || wire == nil {
+		return nil, 0
+	} else if id, ok = wireTableID(wire); !ok {
+		// Given by its wire alone: a plain entry is no default
+		// entry; one that is not plain is decoded under the lock.
 		return nil, 0
 	}
-	t := cfg.Tables[te.GetTableId()]
+	t := cfg.Tables[id]
 	if t == nil || t.Profile != nil || !sc.allows(t.ID) {
 		// Unknown tables fail fast under the lock; indirect tables
 		// parse their actions along with the store's members and
@@ -226,6 +269,11 @@ func (p *preparsed) note(v *[]byte) {
 	if b := *v; len(b) > 1 && b[0] == 0 {
 		p.canon = append(p.canon, canonUndo{at: v, was: b})
 	}
+}
+
+// ready reports whether update i has a pre-parse for its first staging.
+func (p *preparsed) ready(i int) bool {
+	return p != nil && p.items[i].state == preReady
 }
 
 // take returns the pre-parse of update i for its first staging, and marks

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/protobuf/proto"
 )
 
 // Write applies a WriteRequest's updates (P4Runtime §12 "Write RPC"). Updates
@@ -27,6 +28,12 @@ func (d *Device) Write(updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomi
 // returns; updates without one are kept as Write keeps them. An entry
 // already canonical is stored as a copy of its wire, the compact form of
 // its Read form.
+//
+// An update whose Entity is nil but whose wire is set is a table entry
+// given by its encoding alone: the caller did not decode it (the server's
+// codec does not, for plain entries: PlainTableEntry). Such an update is
+// parsed straight from its wire, as if its entity held the TableEntry the
+// wire decodes to; one whose wire is not plain is decoded first.
 func (d *Device) WriteWire(updates []*p4v1.Update, wires [][]byte, atomicity p4v1.WriteRequest_Atomicity, sc *Scope) (errs []error, err error) {
 	if wires != nil && len(wires) != len(updates) {
 		return nil, errorf(ErrInternal, "write: %d wires for %d updates", len(wires), len(updates))
@@ -173,6 +180,9 @@ type batch struct {
 	// lock, against the Device's current config; nil when there are
 	// none.
 	pre *preparsed
+	// view is scratch for parsing table entries given by their wire
+	// alone (WriteWire).
+	view entryView
 }
 
 func (w *batch) fail(i int, err error) {
@@ -511,6 +521,9 @@ func (w *batch) stageOne(i int) error {
 		return errorf(ErrInvalid, "update type %v is not INSERT, MODIFY or DELETE", u.GetType())
 	}
 	ent := u.GetEntity()
+	if ent == nil && w.wires != nil && w.wires[i] != nil {
+		return w.stageTableEntry(i, nil, op)
+	}
 	switch x := ent.GetEntity().(type) {
 	case *p4v1.Entity_TableEntry:
 		return w.stageTableEntry(i, x.TableEntry, op)
@@ -570,14 +583,10 @@ func (w *batch) pushStore(i int, undoFn func()) {
 	w.anyExt = true
 }
 
+// stageTableEntry stages a table entry update; te is nil for one given by
+// its wire alone.
 func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	cfg := w.d.cfg
-	if te == nil {
-		return errorf(ErrInvalid, "empty table entry")
-	}
-	if !w.sc.allows(te.GetTableId()) && cfg.Tables[te.GetTableId()] != nil {
-		return errorf(ErrPermission, "role %q may not write table %s", w.sc.Role, cfg.Tables[te.GetTableId()].Name)
-	}
 	e, err := w.parseTableEntry(i, te, op)
 	if err != nil {
 		return err
@@ -626,14 +635,45 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	return nil
 }
 
-// parseTableEntry parses the table entry of update i: its pre-parse on
-// the update's first staging, when there is one, else now.
+// parseTableEntry checks that the role may write the table entry of
+// update i and parses it: its pre-parse on the update's first staging,
+// when there is one, else now. te is nil for an entry given by its wire
+// alone.
 func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (*Entry, error) {
-	// Updates are staged in order; one at or below the furthest staged
-	// so far is tried again after a backend failure (CONTINUE_ON_ERROR),
-	// and its values are already canonical.
-	reparse := i < w.parsedTo
-	w.parsedTo = max(w.parsedTo, i+1)
+	cfg := w.d.cfg
+	var wire []byte
+	if w.wires != nil {
+		wire = w.wires[i]
+	}
+	var v *entryView
+	if te == nil && wire != nil {
+		if w.pre.ready(i) {
+			// Pre-parsed: only for a table the role may write.
+			w.parsed(i)
+			it := w.pre.take(i)
+			return it.e, it.err
+		}
+		if v = &w.view; !v.parse(wire) {
+			v = nil
+			var err error
+			if te, err = decodeWire(wire); err != nil {
+				return nil, err
+			}
+		}
+	}
+	var id uint32
+	switch {
+	case v != nil:
+		id = v.tableID
+	case te == nil:
+		return nil, errorf(ErrInvalid, "empty table entry")
+	default:
+		id = te.GetTableId()
+	}
+	if !w.sc.allows(id) && cfg.Tables[id] != nil {
+		return nil, errorf(ErrPermission, "role %q may not write table %s", w.sc.Role, cfg.Tables[id].Name)
+	}
+	reparse := w.parsed(i)
 	if it := w.pre.take(i); it != nil {
 		return it.e, it.err
 	}
@@ -642,11 +682,36 @@ func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (*Entry,
 		// Entry of their own.
 		w.scratch = &Entry{Match: make([]FieldMatch, 0, 2)}
 	}
-	var wire []byte
-	if w.wires != nil {
-		wire = w.wires[i]
+	if v != nil {
+		e, err := cfg.parseEntryView(v, wire, op, w.scratch, &w.enc, reparse)
+		if err != errNotPlain {
+			return e, err
+		}
+		if te, err = decodeWire(wire); err != nil {
+			return nil, err
+		}
 	}
-	return w.d.cfg.parseTableEntryWire(te, wire, op, w.scratch, &w.enc, reparse)
+	return cfg.parseTableEntryWire(te, wire, op, w.scratch, &w.enc, reparse)
+}
+
+// parsed notes that update i is being parsed, and reports whether it was
+// before in this Write. Updates are staged in order; one at or below the
+// furthest staged so far is tried again after a backend failure
+// (CONTINUE_ON_ERROR), and a tree's values are then already canonical.
+func (w *batch) parsed(i int) (reparse bool) {
+	reparse = i < w.parsedTo
+	w.parsedTo = max(w.parsedTo, i+1)
+	return reparse
+}
+
+// decodeWire decodes the TableEntry of an update given by its wire alone
+// that parseEntryView does not take. The TableEntry is the Device's.
+func decodeWire(wire []byte) (*p4v1.TableEntry, error) {
+	te := &p4v1.TableEntry{}
+	if err := proto.Unmarshal(wire, te); err != nil {
+		return nil, errorf(ErrInvalid, "table entry: %v", err)
+	}
+	return te, nil
 }
 
 // datapathEntry finds the datapath-created entry of t with the given match,

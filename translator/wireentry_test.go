@@ -1,0 +1,266 @@
+package translator
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
+	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/encoding/prototext"
+	"google.golang.org/protobuf/proto"
+)
+
+// viewPipelines are the pipelines FuzzEntryView parses against.
+func viewPipelines(tb testing.TB) []*Pipeline {
+	var wi p4configv1.P4Info
+	if err := prototext.Unmarshal([]byte(wireP4Info), &wi); err != nil {
+		tb.Fatal(err)
+	}
+	var ps []*Pipeline
+	for _, info := range []*p4configv1.P4Info{loadP4Info(tb, "p4runtime-shell-unittest.p4info.pb.txt"), &wi, loadP4Info(tb, "p4tcd-externs.p4info.txt")} {
+		p, err := Compile(info)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	return ps
+}
+
+// describeEntry renders everything a parse puts in an Entry, its Read
+// form included.
+func describeEntry(e *Entry) string {
+	if e == nil {
+		return "<nil>"
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "table %s prio %d default %v const %v idle %d origin %v place %v written %d\n", e.Table.Name, e.Priority, e.IsDefault, e.Const, e.IdleTimeoutNs, e.Origin, e.Placement, e.written)
+	for i, m := range e.Match {
+		fmt.Fprintf(&b, "match %d: set %v value %x (nil %v) mask %x (nil %v) high %x (nil %v) plen %d\n", i, m.Set, m.Value, m.Value == nil, m.Mask, m.Mask == nil, m.High, m.High == nil, m.PrefixLen)
+	}
+	fmt.Fprintf(&b, "key %x mask %x skey %x\n", e.Key, e.Mask, e.skey)
+	if e.Action != nil {
+		fmt.Fprintf(&b, "action %s params %x\n", e.Action.Action.Name, e.Action.Params)
+	}
+	fmt.Fprintf(&b, "indirect %v direct %v proto %v\nwire %x\n", e.Indirect != nil, e.Direct != nil, e.proto != nil, e.wire)
+	return b.String()
+}
+
+// FuzzEntryView: whatever the bytes of a TableEntry, parseEntryView, when
+// the bytes are a plain entry and it takes them, gives exactly what
+// parseTableEntryWire gives for the tree they decode to (and the same
+// wire): the same error, or the same Entry with the same Read form, for
+// a first parse and a parse again.
+func FuzzEntryView(f *testing.F) {
+	seeds := []string{
+		`table_id: 33582705 match { field_id: 1 exact { value: "\x0a\x00\x00\x01" } } action { action { action_id: 16783703 params { param_id: 1 value: "\x00\x01" } } } controller_metadata: 7 metadata: "m"`,
+		`table_id: 33584148 match { field_id: 1 ternary { value: "\x01" mask: "\xff" } } priority: 3 action { action { action_id: 16783703 params { param_id: 1 value: "\x01" } } }`,
+		`table_id: 33603558 match { field_id: 1 range { low: "\x01" high: "\x09" } } priority: 3 action { action { action_id: 16783703 params { param_id: 1 value: "\x01" } } }`,
+		`table_id: 33567650 match { field_id: 1 lpm { value: "\x0a\x00\x00\x00" prefix_len: 8 } } action { action { action_id: 16783703 params { param_id: 1 value: "\x01" } } }`,
+		`table_id: 33586946 match { field_id: 1 exact { value: "\x01" } }`,
+		`table_id: 33586946 match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 16783703 } }`,
+		`table_id: 33554507 match { field_id: 1 exact { value: "\xff\xfe not utf-8" } } action { action { action_id: 16783703 params { param_id: 1 value: "\x01" } } }`,
+		`table_id: 1 match { field_id: 1 exact { value: "\x00\x07" } } action { action { action_id: 11 params { param_id: 1 value: "\x01" } params { param_id: 2 value: "\x00\x02" } params { param_id: 3 value: "\x03" } params { param_id: 4 value: "\x04" } params { param_id: 5 value: "\x00\x00\x05" } } } idle_timeout_ns: 1000`,
+		`table_id: 2 match { field_id: 1 lpm { value: "\x0a\x00\x00\x00" prefix_len: 8 } } action { action { action_id: 10 params { param_id: 2 value: "\x01" } params { param_id: 1 value: "\x02" } } }`,
+		`table_id: 3 match { field_id: 2 ternary { value: "\x00\x01" mask: "\x00\xff" } } match { field_id: 3 exact { value: "\x01" } } priority: 9 action { action { action_id: 11 } }`,
+		`table_id: 3 match { field_id: 3 exact { value: "\x01" } } match { field_id: 3 exact { value: "\x02" } } priority: 1`,
+		`table_id: 1 metadata: "p4tcd:datapath-created" match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 10 } }`,
+	}
+	for _, s := range seeds {
+		var te p4v1.TableEntry
+		if err := prototext.Unmarshal([]byte(s), &te); err != nil {
+			f.Fatalf("%s: %v", s, err)
+		}
+		b, err := proto.Marshal(&te)
+		if err != nil {
+			f.Fatal(err)
+		}
+		for op := range 3 {
+			for pipe := range 3 {
+				f.Add(b, uint8(op), uint8(pipe))
+			}
+		}
+	}
+	// Fields twice, out of order, and explicit zeros: proto keeps the
+	// last of a scalar and appends repeated ones.
+	odd := protowire.AppendVarint(protowire.AppendTag(nil, 4, protowire.VarintType), 0)
+	odd = protowire.AppendVarint(protowire.AppendTag(odd, 1, protowire.VarintType), 9)
+	odd = protowire.AppendVarint(protowire.AppendTag(odd, 1, protowire.VarintType), 1)
+	f.Add(odd, uint8(0), uint8(1))
+	ps := viewPipelines(f)
+	f.Fuzz(func(t *testing.T, b []byte, op uint8, pipe uint8) {
+		var v entryView
+		if !v.parse(b) {
+			return
+		}
+		if !PlainTableEntry(b) {
+			t.Fatal("parse takes what PlainTableEntry refuses")
+		}
+		var te p4v1.TableEntry
+		if err := proto.Unmarshal(b, &te); err != nil {
+			t.Fatalf("a plain entry proto.Unmarshal refuses: %v", err)
+		}
+		if !readForm(&te) || te.GetIsDefaultAction() {
+			t.Fatalf("a plain entry that is not in its Read form: %v", &te)
+		}
+		p := ps[int(pipe)%len(ps)]
+		wop := writeOp(op % 3)
+		for _, reparse := range []bool{false, true} {
+			var enc []byte
+			wire := append([]byte(nil), b...)
+			v.parse(wire)
+			got, gerr := p.parseEntryView(&v, wire, wop, nil, &enc, reparse)
+			if gerr == errNotPlain {
+				return
+			}
+			tree := proto.Clone(&te).(*p4v1.TableEntry)
+			var wenc []byte
+			want, werr := p.parseTableEntryWire(tree, b, wop, nil, &wenc, reparse)
+			if (gerr == nil) != (werr == nil) || gerr != nil && gerr.Error() != werr.Error() {
+				t.Fatalf("reparse %v: view: %v; tree: %v", reparse, gerr, werr)
+			}
+			if gerr != nil {
+				continue
+			}
+			if g, w := describeEntry(got), describeEntry(want); g != w {
+				t.Fatalf("reparse %v: view parsed\n%s\ntree parsed\n%s", reparse, g, w)
+			}
+			if wop == opDelete {
+				continue // a deleted key lives as long as the Write
+			}
+			// An entry to store keeps nothing of the wire.
+			for i := range wire {
+				wire[i] = 0xa5
+			}
+			if g, w := describeEntry(got), describeEntry(want); g != w {
+				t.Fatalf("reparse %v: once the wire is gone, view parsed\n%s\ntree parsed\n%s", reparse, g, w)
+			}
+		}
+	})
+}
+
+// rawTableEntries returns, for each update of the WriteRequest encoding
+// b (which proto.Unmarshal accepts), the bytes of its table entry as the
+// server's codec hands them over: nil unless its entity is exactly one
+// table entry.
+func rawTableEntries(t *testing.T, b []byte) [][]byte {
+	t.Helper()
+	// only returns the value of the one field of b, when it is bytes
+	// field num.
+	only := func(b []byte, num protowire.Number) []byte {
+		var val []byte
+		n := 0
+		for len(b) > 0 {
+			fnum, typ, l := protowire.ConsumeTag(b)
+			if l < 0 {
+				t.Fatal("malformed")
+			}
+			b = b[l:]
+			l = protowire.ConsumeFieldValue(fnum, typ, b)
+			if fnum == num && typ == protowire.BytesType {
+				val, _ = protowire.ConsumeBytes(b)
+			}
+			n++
+			b = b[l:]
+		}
+		if n != 1 {
+			return nil
+		}
+		return val
+	}
+	var out [][]byte
+	for len(b) > 0 {
+		num, typ, l := protowire.ConsumeTag(b)
+		b = b[l:]
+		l = protowire.ConsumeFieldValue(num, typ, b)
+		if num == 4 && typ == protowire.BytesType {
+			u, _ := protowire.ConsumeBytes(b)
+			// The Update's entity, if it is given once.
+			var ent []byte
+			ents := 0
+			for u := u; len(u) > 0; {
+				unum, utyp, ul := protowire.ConsumeTag(u)
+				u = u[ul:]
+				ul = protowire.ConsumeFieldValue(unum, utyp, u)
+				if unum == 2 && utyp == protowire.BytesType {
+					ent, _ = protowire.ConsumeBytes(u)
+					ents++
+				}
+				u = u[ul:]
+			}
+			var wire []byte
+			if ents == 1 {
+				wire = only(ent, 2)
+			}
+			out = append(out, wire)
+		}
+		b = b[l:]
+	}
+	return out
+}
+
+// lazyUpdates returns ups, each table entry update with its raw wire
+// given by that wire alone, as the server's codec does for plain ones
+// (all of them unless plainOnly), and a func that scribbles over the
+// wires' memory.
+func lazyUpdates(t *testing.T, b []byte, ups []*p4v1.Update, plainOnly bool) ([]*p4v1.Update, [][]byte, func()) {
+	t.Helper()
+	buf := append([]byte(nil), b...)
+	raw := rawTableEntries(t, buf)
+	if len(raw) != len(ups) {
+		t.Fatalf("%d raw entries for %d updates", len(raw), len(ups))
+	}
+	out := make([]*p4v1.Update, len(ups))
+	var decoded []*p4v1.TableEntry
+	for i, u := range ups {
+		out[i] = u
+		if raw[i] == nil {
+			continue
+		}
+		if !plainOnly || PlainTableEntry(raw[i]) {
+			out[i] = &p4v1.Update{Type: u.GetType()}
+			continue
+		}
+		te := aliasDecode(t, raw[i])
+		decoded = append(decoded, te)
+		out[i] = &p4v1.Update{Type: u.GetType(), Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}}
+	}
+	return out, raw, func() {
+		for i := range buf {
+			buf[i] = 0xa5
+		}
+		for _, te := range decoded {
+			proto.Reset(te)
+			te.TableId, te.Priority = 99, 99
+		}
+	}
+}
+
+// encodedState renders every table entry of d as ReadEncoded sends it.
+func encodedState(t *testing.T, d *Device) string {
+	t.Helper()
+	var lines []string
+	for _, def := range []bool{false, true} {
+		filter := []*p4v1.Entity{{Entity: &p4v1.Entity_TableEntry{TableEntry: &p4v1.TableEntry{IsDefaultAction: def}}}}
+		errs, err := d.ReadEncoded(filter, nil, func(e *p4v1.Entity, wire []byte) error {
+			if wire == nil {
+				mo := proto.MarshalOptions{Deterministic: true}
+				var err error
+				if wire, err = mo.Marshal(e); err != nil {
+					return err
+				}
+			}
+			lines = append(lines, fmt.Sprintf("%x", wire))
+			return nil
+		})
+		if err != nil || errs != nil {
+			t.Fatalf("read: %v %v", err, errs)
+		}
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
+}
