@@ -9,6 +9,8 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
+
+	"github.com/p4tcd/p4tcd/translator"
 )
 
 // writeRequestSeeds are requests of every shape the fast decoder handles
@@ -33,6 +35,33 @@ func writeRequestSeeds(t testing.TB) []*p4v1.WriteRequest {
 	}
 }
 
+// materialise gives each update of wr that the codec left undecoded (a
+// nil Entity with a wire: a plain table entry) the entity its wire
+// decodes to, so that wr can be compared with what proto.Unmarshal
+// gives, and returns how many it gave one. It fails when such a wire is
+// not plain or does not decode: the codec must never leave undecoded
+// what proto.Unmarshal refuses. Call it before release.
+func materialise(tb testing.TB, wr *p4v1.WriteRequest) int {
+	tb.Helper()
+	wires := heldWires(wr)
+	n := 0
+	for i, u := range wr.GetUpdates() {
+		if u.GetEntity() != nil || wires == nil || wires[i] == nil {
+			continue
+		}
+		if !translator.PlainTableEntry(wires[i]) {
+			tb.Fatalf("update %d: left undecoded, but its wire % x is not a plain entry", i, wires[i])
+		}
+		te := &p4v1.TableEntry{}
+		if err := proto.Unmarshal(wires[i], te); err != nil {
+			tb.Fatalf("update %d: left undecoded, but proto.Unmarshal refuses its wire: %v", i, err)
+		}
+		u.Entity = &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}
+		n++
+	}
+	return n
+}
+
 func TestCodecMatchesProto(t *testing.T) {
 	c := newCodec()
 	for i, want := range writeRequestSeeds(t) {
@@ -43,6 +72,9 @@ func TestCodecMatchesProto(t *testing.T) {
 		var got p4v1.WriteRequest
 		if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &got); err != nil {
 			t.Fatalf("seed %d: %v", i, err)
+		}
+		if n := materialise(t, &got); i == 0 && n != 1 {
+			t.Errorf("seed %d: %d updates left undecoded, want 1 (the DELETE)", i, n)
 		}
 		if !proto.Equal(&got, want) {
 			t.Errorf("seed %d: decoded\n%v\nwant\n%v", i, &got, want)
@@ -97,6 +129,10 @@ func TestCodecRuns(t *testing.T) {
 	if err := newCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &got); err != nil {
 		t.Fatal(err)
 	}
+	// Plain entries are left undecoded; the others (case 2) are not.
+	if n := materialise(t, &got); n != 300 {
+		t.Errorf("%d entries left undecoded, want 300", n)
+	}
 	if !proto.Equal(&got, &want) {
 		t.Fatalf("codec decoded\n%v\nproto decoded\n%v", &got, &want)
 	}
@@ -134,6 +170,9 @@ func TestCodecReuse(t *testing.T) {
 		}
 		if err := proto.Unmarshal(b, &want); err != nil {
 			t.Fatal(err)
+		}
+		if n := materialise(t, &wr); n != 300 {
+			t.Fatalf("%d entries left undecoded, want 300", n)
 		}
 		if !proto.Equal(&wr, &want) {
 			t.Fatalf("decoded\n%v\nwant\n%v", &wr, &want)
@@ -178,8 +217,10 @@ func TestCodecReuse(t *testing.T) {
 }
 
 // FuzzWriteRequestCodec: whatever the bytes, the server codec decodes a
-// WriteRequest exactly as proto.Unmarshal does, and fails when it fails;
-// the wires it gives with a request decode to its table entries.
+// WriteRequest exactly as proto.Unmarshal does, and fails when it fails,
+// once the table entries it leaves undecoded are decoded from their wires
+// (materialise, which checks they are plain and decode); the wires it
+// gives with a request decode to its table entries.
 func FuzzWriteRequestCodec(f *testing.F) {
 	for _, r := range writeRequestSeeds(f) {
 		b, err := proto.Marshal(r)
@@ -199,6 +240,7 @@ func FuzzWriteRequestCodec(f *testing.F) {
 			if (werr == nil) != (gerr == nil) {
 				t.Fatalf("proto.Unmarshal error %v, codec error %v", werr, gerr)
 			}
+			materialise(t, &got)
 			if werr == nil && !proto.Equal(&got, &want) {
 				t.Fatalf("codec decoded\n%v\nproto decoded\n%v", &got, &want)
 			}

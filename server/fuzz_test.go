@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
@@ -166,24 +168,54 @@ func FuzzWriteRequest(f *testing.F) {
 		}
 		f.Add(b)
 	}
+	c := newCodec()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var req p4v1.WriteRequest
 		if err := proto.Unmarshal(b, &req); err != nil {
 			return
 		}
-		fe := newFuzzEnv(t, e)
+		// A second server gets the request as gRPC hands it over:
+		// decoded by the codec (plain table entries left undecoded),
+		// released by Write. It must answer and hold what the first
+		// does.
+		decoded := func() *p4v1.WriteRequest {
+			var wr p4v1.WriteRequest
+			if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(append([]byte(nil), b...))}, &wr); err != nil {
+				t.Fatalf("the codec refuses what proto.Unmarshal takes: %v", err)
+			}
+			return &wr
+		}
+		same := func(what string, err, cerr error) {
+			t.Helper()
+			if status.Code(err) != status.Code(cerr) || fmt.Sprint(status.Convert(err).Proto()) != fmt.Sprint(status.Convert(cerr).Proto()) {
+				t.Fatalf("%s: %v; through the codec: %v", what, err, cerr)
+			}
+		}
+		fe, fc := newFuzzEnv(t, e), newFuzzEnv(t, e)
 		_, err := fe.srv.Write(context.Background(), &req)
 		checkStatus(t, "Write", err, len(req.GetUpdates()))
+		_, cerr := fc.srv.Write(context.Background(), decoded())
+		same("Write", err, cerr)
 
-		req.DeviceId, req.ElectionId = testDevice, eid(1)
-		if req.Role != "r" {
-			req.Role = ""
+		primary := func(req *p4v1.WriteRequest) {
+			req.DeviceId, req.ElectionId = testDevice, eid(1)
+			if req.Role != "r" {
+				req.Role = ""
+			}
 		}
+		primary(&req)
 		_, err = fe.srv.Write(context.Background(), &req)
 		checkStatus(t, "Write as primary", err, len(req.GetUpdates()))
+		creq := decoded()
+		primary(creq)
+		_, cerr = fc.srv.Write(context.Background(), creq)
+		same("Write as primary", err, cerr)
 		all := &p4v1.ReadRequest{DeviceId: testDevice, Entities: []*p4v1.Entity{tableRead(&p4v1.TableEntry{})}}
 		if got, want := fe.readAll(t, all), fe.stored(); got != want {
 			t.Fatalf("read %d entries, the device holds %d", got, want)
+		}
+		if got, want := fc.readAll(t, all), fe.stored(); got != want {
+			t.Fatalf("through the codec: read %d entries, the device without holds %d", got, want)
 		}
 	})
 }

@@ -98,10 +98,15 @@ func newMetrics(reg prometheus.Registerer, dev *translator.Device) *metrics {
 	return m
 }
 
+// undecodedEntry stands for the entity of an update whose table entry
+// the codec left undecoded. Nothing changes it.
+var undecodedEntry = &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{}}
+
 // write records a Write RPC. errs are the per-update results (nil: all
 // succeeded or the batch was refused) and err the status the RPC returns;
-// updates are counted only when the batch reached the device.
-func (m *metrics) write(req *p4v1.WriteRequest, errs []error, err error, d time.Duration) {
+// updates are counted only when the batch reached the device. wires are
+// req's (heldWires).
+func (m *metrics) write(req *p4v1.WriteRequest, wires [][]byte, errs []error, err error, d time.Duration) {
 	if m == nil {
 		return
 	}
@@ -123,11 +128,15 @@ func (m *metrics) write(req *p4v1.WriteRequest, errs []error, err error, d time.
 		if errs != nil {
 			uerr = errs[i]
 		}
-		if _, isTable := u.GetEntity().GetEntity().(*p4v1.Entity_TableEntry); isTable && uerr == nil {
+		ent := u.GetEntity()
+		if ent == nil && wires != nil && wires[i] != nil {
+			ent = undecodedEntry // its wire is all there is (request)
+		}
+		if _, isTable := ent.GetEntity().(*p4v1.Entity_TableEntry); isTable && uerr == nil {
 			ok++
 			continue
 		}
-		m.updates.WithLabelValues(entityKind(u.GetEntity()), codeOf(uerr).String()).Inc()
+		m.updates.WithLabelValues(entityKind(ent), codeOf(uerr).String()).Inc()
 	}
 	if ok > 0 {
 		m.tableUpdateOK.Add(float64(ok))

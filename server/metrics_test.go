@@ -231,6 +231,6 @@ func BenchmarkMetricsWrite(b *testing.B) {
 	m := newMetrics(prometheus.NewRegistry(), e.srv.Device())
 	b.ReportAllocs()
 	for b.Loop() {
-		m.write(ins, nil, nil, time.Millisecond)
+		m.write(ins, nil, nil, nil, time.Millisecond)
 	}
 }

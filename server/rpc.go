@@ -18,12 +18,13 @@ func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.Write
 	// copies of what it stores (WriteWire).
 	defer release(req)
 	start := time.Now()
-	errs, err := s.write(req)
+	wires := heldWires(req)
+	errs, err := s.write(req, wires)
 	if err == nil && errs != nil {
 		err = batchStatus(errs, "updates")
 	}
 	d := time.Since(start)
-	s.m.write(req, errs, err, d)
+	s.m.write(req, wires, errs, err, d)
 	s.logRPC(ctx, "Write", req.GetDeviceId(), req.GetRole(), "updates", len(req.GetUpdates()), err, d)
 	if err != nil {
 		return nil, err
@@ -31,9 +32,10 @@ func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.Write
 	return &p4v1.WriteResponse{}, nil
 }
 
-// write runs a Write: the per-update results (nil: all succeeded) or the
-// status that refused the whole batch.
-func (s *Server) write(req *p4v1.WriteRequest) ([]error, error) {
+// write runs a Write, whose table entry encodings are wires (heldWires):
+// the per-update results (nil: all succeeded) or the status that refused
+// the whole batch.
+func (s *Server) write(req *p4v1.WriteRequest, wires [][]byte) ([]error, error) {
 	if err := s.checkDevice(req.GetDeviceId()); err != nil {
 		return nil, err
 	}
@@ -43,7 +45,7 @@ func (s *Server) write(req *p4v1.WriteRequest) ([]error, error) {
 	}
 	// Given the wires, the translator keeps nothing of req, which
 	// release can then hand to the next request whole.
-	errs, err := s.dev.WriteWire(req.GetUpdates(), heldWires(req), req.GetAtomicity(), sc)
+	errs, err := s.dev.WriteWire(req.GetUpdates(), wires, req.GetAtomicity(), sc)
 	if err != nil {
 		return nil, toStatus(err)
 	}
