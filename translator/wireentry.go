@@ -67,40 +67,62 @@ func PlainTableEntry(b []byte) bool {
 	return v.parse(b)
 }
 
-// wireField reads one field's header and, for varint and
-// length-delimited fields, its value; ok is false for anything else
-// (groups, fixed-width fields, malformed input). Almost every field of a
-// table entry has a one-byte tag and a one-byte value or length: those
-// are read inline.
-func wireField(b []byte) (num protowire.Number, typ protowire.Type, v uint64, val, rest []byte, ok bool) {
-	if len(b) >= 2 && b[0] < 0x80 && b[0] >= 8 && b[1] < 0x80 {
-		num, typ = protowire.Number(b[0]>>3), protowire.Type(b[0]&7)
-		switch typ {
-		case protowire.VarintType:
-			return num, typ, uint64(b[1]), nil, b[2:], true
-		case protowire.BytesType:
-			if n := 2 + int(b[1]); n <= len(b) {
-				return num, typ, 0, b[2:n], b[n:], true
-			}
+// Tags (field number << 3 | wire type) of the fields of a plain entry.
+const (
+	varintTag = uint64(protowire.VarintType)
+	bytesTag  = uint64(protowire.BytesType)
+)
+
+// header reads the header of the field at the start of b that does not
+// have a one-byte tag and a one-byte value or length (the parsers read
+// those inline: nearly every field of a table entry has them): its tag
+// (field number << 3 | wire type), its varint value or length, and the
+// header's size; n < 0 for other wire types and malformed input.
+func header(b []byte) (tag, x uint64, n int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n < 0 || typ != protowire.VarintType && typ != protowire.BytesType {
+		return 0, 0, -1
+	}
+	x, m := protowire.ConsumeVarint(b[n:])
+	if m < 0 {
+		return 0, 0, -1
+	}
+	return uint64(num)<<3 | uint64(typ), x, n + m
+}
+
+// next reads the field at the start of b: its tag, its varint value x or
+// its bytes val, and the rest of b; ok is false for other wire types and
+// malformed input. A field number of 0 gives a tag no parser takes.
+func next(b []byte) (tag, x uint64, val, rest []byte, ok bool) {
+	n := 2
+	switch {
+	case len(b) >= 2 && b[0]|b[1] < 0x80:
+		tag, x = uint64(b[0]), uint64(b[1])
+	case len(b) >= 2 && b[0] < 0x80:
+		// A one-byte tag with a longer value: P4 ids are.
+		tag = uint64(b[0])
+		if x, n = protowire.ConsumeVarint(b[1:]); n < 0 {
+			return 0, 0, nil, nil, false
+		}
+		n++
+	default:
+		if tag, x, n = header(b); n < 0 {
+			return 0, 0, nil, nil, false
 		}
 	}
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 {
-		return 0, 0, 0, nil, nil, false
+	switch tag & 7 {
+	case varintTag, bytesTag:
+	default:
+		return 0, 0, nil, nil, false
 	}
 	b = b[n:]
-	switch typ {
-	case protowire.VarintType:
-		v, n = protowire.ConsumeVarint(b)
-	case protowire.BytesType:
-		val, n = protowire.ConsumeBytes(b)
-	default:
-		return 0, 0, 0, nil, nil, false
+	if tag&7 == bytesTag {
+		if x > uint64(len(b)) {
+			return 0, 0, nil, nil, false
+		}
+		return tag, 0, b[:x], b[x:], true
 	}
-	if n < 0 {
-		return 0, 0, 0, nil, nil, false
-	}
-	return num, typ, v, val, b[n:], true
+	return tag, x, nil, b, true
 }
 
 // parse fills v from b, the encoding of a TableEntry, as proto.Unmarshal
@@ -109,31 +131,31 @@ func (v *entryView) parse(b []byte) bool {
 	v.tableID, v.priority, v.cookie, v.idle, v.metadata = 0, 0, 0, 0, nil
 	v.hasAction, v.actionID, v.nMatch, v.nParam = false, 0, 0, 0
 	for len(b) > 0 {
-		num, typ, x, val, rest, ok := wireField(b)
+		tag, x, val, rest, ok := next(b)
 		if !ok {
 			return false
 		}
 		b = rest
-		switch {
-		case num == 1 && typ == protowire.VarintType:
+		switch tag {
+		case 1<<3 | varintTag:
 			v.tableID = uint32(x)
-		case num == 2 && typ == protowire.BytesType:
+		case 2<<3 | bytesTag:
 			if v.nMatch == maxViewMatches || !v.matches[v.nMatch].parse(val) {
 				return false
 			}
 			v.nMatch++
-		case num == 3 && typ == protowire.BytesType:
+		case 3<<3 | bytesTag:
 			if v.hasAction || !v.parseTableAction(val) {
 				return false // a second one merges: the tree's job
 			}
 			v.hasAction = true
-		case num == 4 && typ == protowire.VarintType:
+		case 4<<3 | varintTag:
 			v.priority = int32(x)
-		case num == 5 && typ == protowire.VarintType:
+		case 5<<3 | varintTag:
 			v.cookie = x
-		case num == 9 && typ == protowire.VarintType:
+		case 9<<3 | varintTag:
 			v.idle = int64(x)
-		case num == 11 && typ == protowire.BytesType:
+		case 11<<3 | bytesTag:
 			v.metadata = val
 		default:
 			return false
@@ -147,26 +169,26 @@ func (v *entryView) parse(b []byte) bool {
 
 // parse fills m from the encoding of a FieldMatch.
 func (m *matchView) parse(b []byte) bool {
-	*m = matchView{}
+	m.fieldID, m.kind, m.v1, m.v2, m.plen = 0, 0, nil, nil, 0
 	for len(b) > 0 {
-		num, typ, x, val, rest, ok := wireField(b)
+		tag, x, val, rest, ok := next(b)
 		if !ok {
 			return false
 		}
 		b = rest
-		if num == 1 && typ == protowire.VarintType {
+		switch tag {
+		case 1<<3 | varintTag:
 			m.fieldID = uint32(x)
 			continue
-		}
-		if typ != protowire.BytesType || m.kind != 0 {
-			return false // a second match message replaces or merges
-		}
-		switch num {
-		case matchExact, matchTernary, matchLPM, matchRange, matchOptional:
+		case uint64(matchExact)<<3 | bytesTag, uint64(matchTernary)<<3 | bytesTag, uint64(matchLPM)<<3 | bytesTag,
+			uint64(matchRange)<<3 | bytesTag, uint64(matchOptional)<<3 | bytesTag:
 		default:
 			return false
 		}
-		m.kind = num
+		if m.kind != 0 {
+			return false // a second match message replaces or merges
+		}
+		m.kind = protowire.Number(tag >> 3)
 		if !m.parseParts(val) {
 			return false
 		}
@@ -178,17 +200,17 @@ func (m *matchView) parse(b []byte) bool {
 // (ternary, range) or varint 2 (LPM).
 func (m *matchView) parseParts(b []byte) bool {
 	for len(b) > 0 {
-		num, typ, x, val, rest, ok := wireField(b)
+		tag, x, val, rest, ok := next(b)
 		if !ok {
 			return false
 		}
 		b = rest
 		switch {
-		case num == 1 && typ == protowire.BytesType:
+		case tag == 1<<3|bytesTag:
 			m.v1 = val
-		case num == 2 && typ == protowire.BytesType && (m.kind == matchTernary || m.kind == matchRange):
+		case tag == 2<<3|bytesTag && (m.kind == matchTernary || m.kind == matchRange):
 			m.v2 = val
-		case num == 2 && typ == protowire.VarintType && m.kind == matchLPM:
+		case tag == 2<<3|varintTag && m.kind == matchLPM:
 			m.plen = int32(x)
 		default:
 			return false
@@ -200,35 +222,35 @@ func (m *matchView) parseParts(b []byte) bool {
 // parseTableAction reads a TableAction that holds exactly one direct
 // action.
 func (v *entryView) parseTableAction(b []byte) bool {
-	num, typ, _, val, rest, ok := wireField(b)
-	if !ok || len(rest) > 0 || num != 1 || typ != protowire.BytesType {
+	tag, _, val, rest, ok := next(b)
+	if !ok || len(rest) > 0 || tag != 1<<3|bytesTag {
 		return false // indirect actions, or not exactly one action
 	}
 	for b := val; len(b) > 0; {
-		num, typ, x, pval, rest, ok := wireField(b)
+		tag, x, pval, rest, ok := next(b)
 		if !ok {
 			return false
 		}
 		b = rest
-		switch {
-		case num == 1 && typ == protowire.VarintType:
+		switch tag {
+		case 1<<3 | varintTag:
 			v.actionID = uint32(x)
-		case num == 4 && typ == protowire.BytesType:
+		case 4<<3 | bytesTag:
 			if v.nParam == maxViewParams {
 				return false
 			}
 			p := &v.params[v.nParam]
-			*p = paramView{}
+			p.id, p.value = 0, nil
 			for pb := pval; len(pb) > 0; {
-				pnum, ptyp, px, pbytes, prest, ok := wireField(pb)
+				ptag, px, pbytes, prest, ok := next(pb)
 				if !ok {
 					return false
 				}
 				pb = prest
-				switch {
-				case pnum == 2 && ptyp == protowire.VarintType:
+				switch ptag {
+				case 2<<3 | varintTag:
 					p.id = uint32(px)
-				case pnum == 3 && ptyp == protowire.BytesType:
+				case 3<<3 | bytesTag:
 					p.value = pbytes
 				default:
 					return false
@@ -247,11 +269,11 @@ func (v *entryView) parseTableAction(b []byte) bool {
 // fields; ok is false when b is not well formed there.
 func wireTableID(b []byte) (id uint32, ok bool) {
 	for len(b) > 0 {
-		num, typ, x, _, rest, ok := wireField(b)
+		tag, x, _, rest, ok := next(b)
 		if !ok {
 			return 0, false
 		}
-		if num == 1 && typ == protowire.VarintType {
+		if tag == 1<<3|varintTag {
 			id = uint32(x)
 		}
 		b = rest
