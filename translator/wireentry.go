@@ -73,56 +73,54 @@ const (
 	bytesTag  = uint64(protowire.BytesType)
 )
 
-// header reads the header of the field at the start of b that does not
-// have a one-byte tag and a one-byte value or length (the parsers read
-// those inline: nearly every field of a table entry has them): its tag
-// (field number << 3 | wire type), its varint value or length, and the
-// header's size; n < 0 for other wire types and malformed input.
-func header(b []byte) (tag, x uint64, n int) {
-	num, typ, n := protowire.ConsumeTag(b)
-	if n < 0 || typ != protowire.VarintType && typ != protowire.BytesType {
+// The parsers below read a field's header inline when it is a one-byte
+// tag with a one-byte value or length, as nearly every field of a table
+// entry is, and call fieldAt for the others: a function per field was
+// most of a parse's cost. A tag (field number << 3 | wire type) that is
+// not in a parser's switch — field number 0, another wire type — makes
+// it refuse the entry.
+
+// fieldAt reads the header of the field at b[i:]: its tag, its varint
+// value or length x, and the index after the header; j < 0 for other
+// wire types and malformed input.
+func fieldAt(b []byte, i int) (tag, x uint64, j int) {
+	if tag, j = uvarint(b, i); j < 0 || tag&7 != varintTag && tag&7 != bytesTag {
 		return 0, 0, -1
 	}
-	x, m := protowire.ConsumeVarint(b[n:])
-	if m < 0 {
+	if x, j = uvarint(b, j); j < 0 {
 		return 0, 0, -1
 	}
-	return uint64(num)<<3 | uint64(typ), x, n + m
+	return tag, x, j
 }
 
-// next reads the field at the start of b: its tag, its varint value x or
-// its bytes val, and the rest of b; ok is false for other wire types and
-// malformed input. A field number of 0 gives a tag no parser takes.
-func next(b []byte) (tag, x uint64, val, rest []byte, ok bool) {
-	n := 2
-	switch {
-	case len(b) >= 2 && b[0]|b[1] < 0x80:
-		tag, x = uint64(b[0]), uint64(b[1])
-	case len(b) >= 2 && b[0] < 0x80:
-		// A one-byte tag with a longer value: P4 ids are.
-		tag = uint64(b[0])
-		if x, n = protowire.ConsumeVarint(b[1:]); n < 0 {
-			return 0, 0, nil, nil, false
+// uvarint reads the varint at b[i:] as protowire.ConsumeVarint does, and
+// returns the index after it; j < 0 when it is malformed.
+func uvarint(b []byte, i int) (x uint64, j int) {
+	for s := uint(0); s < 64; s += 7 {
+		if i >= len(b) {
+			return 0, -1
 		}
-		n++
-	default:
-		if tag, x, n = header(b); n < 0 {
-			return 0, 0, nil, nil, false
+		c := b[i]
+		i++
+		if s == 63 && c > 1 {
+			return 0, -1 // overflows 64 bits
+		}
+		x |= uint64(c&0x7f) << s
+		if c < 0x80 {
+			return x, i
 		}
 	}
-	switch tag & 7 {
-	case varintTag, bytesTag:
-	default:
-		return 0, 0, nil, nil, false
+	return 0, -1
+}
+
+// span returns the n bytes at b[i:] and the index after them; j < 0 when
+// b is too short.
+func span(b []byte, i int, n uint64) (val []byte, j int) {
+	if n > uint64(len(b)-i) {
+		return nil, -1
 	}
-	b = b[n:]
-	if tag&7 == bytesTag {
-		if x > uint64(len(b)) {
-			return 0, 0, nil, nil, false
-		}
-		return tag, 0, b[:x], b[x:], true
-	}
-	return tag, x, nil, b, true
+	j = i + int(n)
+	return b[i:j:j], j
 }
 
 // parse fills v from b, the encoding of a TableEntry, as proto.Unmarshal
@@ -130,22 +128,25 @@ func next(b []byte) (tag, x uint64, val, rest []byte, ok bool) {
 func (v *entryView) parse(b []byte) bool {
 	v.tableID, v.priority, v.cookie, v.idle, v.metadata = 0, 0, 0, 0, nil
 	v.hasAction, v.actionID, v.nMatch, v.nParam = false, 0, 0, 0
-	for len(b) > 0 {
-		tag, x, val, rest, ok := next(b)
-		if !ok {
+	for i := 0; i < len(b); {
+		var tag, x uint64
+		if i+1 < len(b) && b[i]|b[i+1] < 0x80 {
+			tag, x, i = uint64(b[i]), uint64(b[i+1]), i+2
+		} else if tag, x, i = fieldAt(b, i); i < 0 {
 			return false
 		}
-		b = rest
 		switch tag {
 		case 1<<3 | varintTag:
 			v.tableID = uint32(x)
 		case 2<<3 | bytesTag:
-			if v.nMatch == maxViewMatches || !v.matches[v.nMatch].parse(val) {
+			var val []byte
+			if val, i = span(b, i, x); i < 0 || v.nMatch == maxViewMatches || !v.matches[v.nMatch].parse(val) {
 				return false
 			}
 			v.nMatch++
 		case 3<<3 | bytesTag:
-			if v.hasAction || !v.parseTableAction(val) {
+			var val []byte
+			if val, i = span(b, i, x); i < 0 || v.hasAction || !v.parseTableAction(val) {
 				return false // a second one merges: the tree's job
 			}
 			v.hasAction = true
@@ -156,7 +157,9 @@ func (v *entryView) parse(b []byte) bool {
 		case 9<<3 | varintTag:
 			v.idle = int64(x)
 		case 11<<3 | bytesTag:
-			v.metadata = val
+			if v.metadata, i = span(b, i, x); i < 0 {
+				return false
+			}
 		default:
 			return false
 		}
@@ -170,12 +173,13 @@ func (v *entryView) parse(b []byte) bool {
 // parse fills m from the encoding of a FieldMatch.
 func (m *matchView) parse(b []byte) bool {
 	m.fieldID, m.kind, m.v1, m.v2, m.plen = 0, 0, nil, nil, 0
-	for len(b) > 0 {
-		tag, x, val, rest, ok := next(b)
-		if !ok {
+	for i := 0; i < len(b); {
+		var tag, x uint64
+		if i+1 < len(b) && b[i]|b[i+1] < 0x80 {
+			tag, x, i = uint64(b[i]), uint64(b[i+1]), i+2
+		} else if tag, x, i = fieldAt(b, i); i < 0 {
 			return false
 		}
-		b = rest
 		switch tag {
 		case 1<<3 | varintTag:
 			m.fieldID = uint32(x)
@@ -189,7 +193,8 @@ func (m *matchView) parse(b []byte) bool {
 			return false // a second match message replaces or merges
 		}
 		m.kind = protowire.Number(tag >> 3)
-		if !m.parseParts(val) {
+		var val []byte
+		if val, i = span(b, i, x); i < 0 || !m.parseParts(val) {
 			return false
 		}
 	}
@@ -199,17 +204,22 @@ func (m *matchView) parse(b []byte) bool {
 // parseParts reads the fields of m's match message: bytes 1, then bytes 2
 // (ternary, range) or varint 2 (LPM).
 func (m *matchView) parseParts(b []byte) bool {
-	for len(b) > 0 {
-		tag, x, val, rest, ok := next(b)
-		if !ok {
+	for i := 0; i < len(b); {
+		var tag, x uint64
+		if i+1 < len(b) && b[i]|b[i+1] < 0x80 {
+			tag, x, i = uint64(b[i]), uint64(b[i+1]), i+2
+		} else if tag, x, i = fieldAt(b, i); i < 0 {
 			return false
 		}
-		b = rest
 		switch {
 		case tag == 1<<3|bytesTag:
-			m.v1 = val
+			if m.v1, i = span(b, i, x); i < 0 {
+				return false
+			}
 		case tag == 2<<3|bytesTag && (m.kind == matchTernary || m.kind == matchRange):
-			m.v2 = val
+			if m.v2, i = span(b, i, x); i < 0 {
+				return false
+			}
 		case tag == 2<<3|varintTag && m.kind == matchLPM:
 			m.plen = int32(x)
 		default:
@@ -222,36 +232,50 @@ func (m *matchView) parseParts(b []byte) bool {
 // parseTableAction reads a TableAction that holds exactly one direct
 // action.
 func (v *entryView) parseTableAction(b []byte) bool {
-	tag, _, val, rest, ok := next(b)
-	if !ok || len(rest) > 0 || tag != 1<<3|bytesTag {
+	var tag, x uint64
+	i := 2
+	if len(b) >= 2 && b[0]|b[1] < 0x80 {
+		tag, x = uint64(b[0]), uint64(b[1])
+	} else {
+		tag, x, i = fieldAt(b, 0)
+	}
+	if i < 0 || tag != 1<<3|bytesTag || x != uint64(len(b)-i) {
 		return false // indirect actions, or not exactly one action
 	}
-	for b := val; len(b) > 0; {
-		tag, x, pval, rest, ok := next(b)
-		if !ok {
+	for b := b[i:]; len(b) > 0; {
+		var tag, x uint64
+		if len(b) >= 2 && b[0]|b[1] < 0x80 {
+			tag, x, b = uint64(b[0]), uint64(b[1]), b[2:]
+		} else if tag, x, i = fieldAt(b, 0); i < 0 {
 			return false
+		} else {
+			b = b[i:]
 		}
-		b = rest
 		switch tag {
 		case 1<<3 | varintTag:
 			v.actionID = uint32(x)
 		case 4<<3 | bytesTag:
-			if v.nParam == maxViewParams {
+			if v.nParam == maxViewParams || x > uint64(len(b)) {
 				return false
 			}
 			p := &v.params[v.nParam]
 			p.id, p.value = 0, nil
-			for pb := pval; len(pb) > 0; {
-				ptag, px, pbytes, prest, ok := next(pb)
-				if !ok {
+			pb := b[:x]
+			b = b[x:]
+			for j := 0; j < len(pb); {
+				var ptag, px uint64
+				if j+1 < len(pb) && pb[j]|pb[j+1] < 0x80 {
+					ptag, px, j = uint64(pb[j]), uint64(pb[j+1]), j+2
+				} else if ptag, px, j = fieldAt(pb, j); j < 0 {
 					return false
 				}
-				pb = prest
 				switch ptag {
 				case 2<<3 | varintTag:
 					p.id = uint32(px)
 				case 3<<3 | bytesTag:
-					p.value = pbytes
+					if p.value, j = span(pb, j, px); j < 0 {
+						return false
+					}
 				default:
 					return false
 				}
@@ -268,15 +292,19 @@ func (v *entryView) parseTableAction(b []byte) bool {
 // one, as proto.Unmarshal keeps), reading no further than its top-level
 // fields; ok is false when b is not well formed there.
 func wireTableID(b []byte) (id uint32, ok bool) {
-	for len(b) > 0 {
-		tag, x, _, rest, ok := next(b)
-		if !ok {
+	for i := 0; i < len(b); {
+		tag, x, j := fieldAt(b, i)
+		switch {
+		case j < 0:
 			return 0, false
-		}
-		if tag == 1<<3|varintTag {
+		case tag == 1<<3|varintTag:
 			id = uint32(x)
+		case tag&7 == bytesTag:
+			if _, j = span(b, j, x); j < 0 {
+				return 0, false
+			}
 		}
-		b = rest
+		i = j
 	}
 	return id, true
 }
