@@ -7,6 +7,8 @@ import (
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/p4tcd/p4tcd/translator"
 )
 
 // Write applies a batch of updates (§12). The checks before any update, in
@@ -18,8 +20,8 @@ func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.Write
 	// copies of what it stores (WriteWire).
 	defer release(req)
 	start := time.Now()
-	wires := heldWires(req)
-	errs, err := s.write(req, wires)
+	wires, views := heldParts(req)
+	errs, err := s.write(req, wires, views)
 	if err == nil && errs != nil {
 		err = batchStatus(errs, "updates")
 	}
@@ -32,10 +34,10 @@ func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.Write
 	return &p4v1.WriteResponse{}, nil
 }
 
-// write runs a Write, whose table entry encodings are wires (heldWires):
-// the per-update results (nil: all succeeded) or the status that refused
-// the whole batch.
-func (s *Server) write(req *p4v1.WriteRequest, wires [][]byte) ([]error, error) {
+// write runs a Write, whose table entry encodings and views are wires
+// and views (heldParts): the per-update results (nil: all succeeded) or
+// the status that refused the whole batch.
+func (s *Server) write(req *p4v1.WriteRequest, wires [][]byte, views []translator.EntryView) ([]error, error) {
 	if err := s.checkDevice(req.GetDeviceId()); err != nil {
 		return nil, err
 	}
@@ -45,7 +47,7 @@ func (s *Server) write(req *p4v1.WriteRequest, wires [][]byte) ([]error, error) 
 	}
 	// Given the wires, the translator keeps nothing of req, which
 	// release can then hand to the next request whole.
-	errs, err := s.dev.WriteWire(req.GetUpdates(), wires, req.GetAtomicity(), sc)
+	errs, err := s.dev.WriteParsed(req.GetUpdates(), wires, views, req.GetAtomicity(), sc)
 	if err != nil {
 		return nil, toStatus(err)
 	}

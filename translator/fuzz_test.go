@@ -22,10 +22,10 @@ import (
 // a third takes WriteWire with the pre-parse. Three more take the table
 // entries as the server's codec hands them over, each in the bytes the
 // request gave (not re-encoded): a tree decoded from them (as the codec
-// did for every entry), the bytes alone for plain entries with the
-// pre-parse (as it does now), and the bytes alone for every entry
-// without; the last two must also store exactly the Read forms the
-// first stores.
+// did for every entry), the bytes alone and their views for plain
+// entries, with the pre-parse (WriteParsed, as the server does now), and
+// the bytes alone for every entry, without (WriteWire parses them); the
+// last two must also store exactly the Read forms the first stores.
 func FuzzWrite(f *testing.F) {
 	infos := []*p4configv1.P4Info{
 		loadP4Info(f, "p4runtime-shell-unittest.p4info.pb.txt"),
@@ -146,10 +146,11 @@ func FuzzWrite(f *testing.F) {
 				}
 				var ups []*p4v1.Update
 				var wires [][]byte
+				var views []EntryView
 				var scribble func()
 				if k == 0 {
 					var raw [][]byte
-					ups, raw, scribble = lazyUpdates(t, b, viaWire.GetUpdates(), true)
+					ups, raw, _, scribble = lazyUpdates(t, b, viaWire.GetUpdates(), true)
 					// The tree of every raw wire, as the codec gave.
 					for i, w := range raw {
 						if w != nil && ups[i].GetEntity() == nil {
@@ -158,9 +159,12 @@ func FuzzWrite(f *testing.F) {
 					}
 					wires = raw
 				} else {
-					ups, wires, scribble = lazyUpdates(t, b, viaWire.GetUpdates(), k == 1)
+					ups, wires, views, scribble = lazyUpdates(t, b, viaWire.GetUpdates(), k == 1)
+					if k == 2 {
+						views = nil
+					}
 				}
-				werrs, werr := dw.WriteWire(ups, wires, p4v1.WriteRequest_Atomicity(atomicity%3), nil)
+				werrs, werr := dw.WriteParsed(ups, wires, views, p4v1.WriteRequest_Atomicity(atomicity%3), nil)
 				scribble()
 				if (err == nil) != (werr == nil) || len(errs) != len(werrs) {
 					t.Fatalf("raw %d: Write: %v %v; WriteWire: %v %v", k, errs, err, werrs, werr)

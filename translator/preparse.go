@@ -88,7 +88,7 @@ type canonUndo struct {
 // direct tables the scope may write. Everything else — and the role
 // check, which comes first — happens under the lock at the update's
 // turn, as do the checks against the store.
-func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, sc *Scope) *preparsed {
+func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, views []EntryView, sc *Scope) *preparsed {
 	switch least := d.preparseMin; {
 	case least < 0:
 		return nil
@@ -114,10 +114,14 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, sc *Scope) *pr
 	nDel, nField := 0, 0
 	for i, u := range updates {
 		var wire []byte
+		var v *entryView
 		if wires != nil {
 			wire = wires[i]
+			if views != nil {
+				v = &views[i].v
+			}
 		}
-		t, op := preTable(u, wire, cfg, sc)
+		t, op := preTable(u, wire, v, cfg, sc)
 		switch {
 		case t == nil:
 			continue
@@ -150,7 +154,9 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, sc *Scope) *pr
 		var v *entryView
 		if te == nil {
 			// Given by its wire alone (preTable saw to it).
-			if v = &p.view; !v.parse(wire) {
+			if views != nil {
+				v = &views[i].v
+			} else if v = &p.view; !v.parse(wire) {
 				it.state = preNone // decoded under the lock
 				continue
 			}
@@ -194,9 +200,9 @@ func tableIDOf(te *p4v1.TableEntry, v *entryView) uint32 {
 }
 
 // preTable returns the table of u, whose table entry's wire is wire (nil
-// if none), when u is an update the pre-parse takes, with what it does;
-// nil otherwise.
-func preTable(u *p4v1.Update, wire []byte, cfg *Config, sc *Scope) (*Table, writeOp) {
+// if none) and v its view (nil if none), when u is an update the
+// pre-parse takes, with what it does; nil otherwise.
+func preTable(u *p4v1.Update, wire []byte, v *entryView, cfg *Config, sc *Scope) (*Table, writeOp) {
 	op, ok := writeOpOf(u.GetType())
 	if !ok {
 		return nil, 0
@@ -209,6 +215,8 @@ func preTable(u *p4v1.Update, wire []byte, cfg *Config, sc *Scope) (*Table, writ
 		id = te.GetTableId()
 	} else if u.GetEntity() != nil || wire == nil {
 		return nil, 0
+	} else if v != nil {
+		id = v.tableID
 	} else if id, ok = wireTableID(wire); !ok {
 		// Given by its wire alone: a plain entry is no default
 		// entry; one that is not plain is decoded under the lock.

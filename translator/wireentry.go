@@ -11,12 +11,13 @@ import (
 // controller_metadata, idle_timeout_ns and metadata, nothing else (no
 // default entry, is_const, direct resources, indirect action or unknown
 // field), each message field given once, at most maxViewMatches matches
-// and maxViewParams params. WriteWire parses a plain entry that comes
-// without its decoded TableEntry straight from its encoding, in one pass
-// (entryView, parseEntryView), instead of decoding a proto tree only to
-// walk it. The caller (the server's codec) skips building that tree
-// altogether: building it, walking it and clearing it were a third of a
-// Write's CPU.
+// and maxViewParams params. WriteWire takes a plain entry without its
+// decoded TableEntry: it parses the encoding in one pass into a view
+// (entryView) and checks that (parseEntryView), instead of decoding a
+// proto tree only to walk it. The server's codec parses each plain entry
+// into an EntryView as it reads the request, and WriteParsed takes those
+// views: the entry's bytes are then read once in all. Building the tree,
+// walking it and clearing it were a third of a Write's CPU.
 
 // Bounds of a plain entry: entries with more go the way of the tree.
 const (
@@ -24,20 +25,30 @@ const (
 	maxViewParams  = 8
 )
 
-// entryView is a plain table entry as its encoding says it, the bytes
-// fields aliasing the encoding: what parseEntryView checks. Parsing
-// canonicalises its values in place, as parsing a tree does the tree's;
-// the encoding itself is never written.
+// span is a run of bytes of an entry's encoding, wire[off:off+n]: views
+// hold no pointers, so that the server keeps a request's views in memory
+// the garbage collector does not scan or clear.
+type span struct{ off, n uint32 }
+
+// of returns the bytes of s in wire.
+func (s span) of(wire []byte) []byte {
+	end := s.off + s.n
+	return wire[s.off:end:end]
+}
+
+// entryView is a plain table entry as its encoding says it: what
+// parseEntryView checks. Checking does not change it: it says what the
+// client sent, as often as the entry is parsed.
 type entryView struct {
 	tableID   uint32
 	priority  int32
 	cookie    uint64
 	idle      int64
-	metadata  []byte
-	hasAction bool
+	metadata  span
 	actionID  uint32
-	nMatch    int
-	nParam    int
+	hasAction bool
+	nMatch    uint8
+	nParam    uint8
 	matches   [maxViewMatches]matchView
 	params    [maxViewParams]paramView
 }
@@ -47,21 +58,31 @@ type matchView struct {
 	fieldID uint32
 	// kind is the field number of the match message (matchExact...),
 	// 0 when there is none.
-	kind protowire.Number
+	kind uint8
+	plen int32
 	// v1 is value or low; v2 mask or high.
-	v1, v2 []byte
-	plen   int32
+	v1, v2 span
 }
 
 // paramView is an Action.Param of a plain entry.
 type paramView struct {
 	id    uint32
-	value []byte
+	value span
 }
 
+// EntryView is the parse of a plain table entry's encoding (Parse), which
+// WriteParsed takes in place of parsing that encoding again. It refers to
+// the encoding by offsets and holds no pointers.
+type EntryView struct{ v entryView }
+
+// Parse parses b, the encoding of a TableEntry, into v, and reports
+// whether it is a plain entry: one WriteWire and WriteParsed can take as
+// its encoding alone, with a nil Entity. b is then also an encoding
+// proto.Unmarshal accepts. v is good for b only.
+func (v *EntryView) Parse(b []byte) bool { return v.v.parse(b) }
+
 // PlainTableEntry reports whether b is the encoding of a plain table
-// entry: one WriteWire can take as its wire alone, with a nil Entity. b is
-// then also an encoding proto.Unmarshal accepts.
+// entry (EntryView.Parse).
 func PlainTableEntry(b []byte) bool {
 	var v entryView
 	return v.parse(b)
@@ -113,20 +134,23 @@ func uvarint(b []byte, i int) (x uint64, j int) {
 	return 0, -1
 }
 
-// span returns the n bytes at b[i:] and the index after them; j < 0 when
-// b is too short.
-func span(b []byte, i int, n uint64) (val []byte, j int) {
+// spanAt returns the n bytes at b[i:], b being the bytes of wire from
+// base on, as a span of wire, and the index after them; j < 0 when b is
+// too short.
+func spanAt(b []byte, base, i int, n uint64) (s span, j int) {
 	if n > uint64(len(b)-i) {
-		return nil, -1
+		return span{}, -1
 	}
-	j = i + int(n)
-	return b[i:j:j], j
+	return span{uint32(base + i), uint32(n)}, i + int(n)
 }
 
 // parse fills v from b, the encoding of a TableEntry, as proto.Unmarshal
 // would (the last of a repeated scalar wins); false when b is not plain.
 func (v *entryView) parse(b []byte) bool {
-	v.tableID, v.priority, v.cookie, v.idle, v.metadata = 0, 0, 0, 0, nil
+	if uint64(len(b)) > 1<<32-1 {
+		return false // beyond spans
+	}
+	v.tableID, v.priority, v.cookie, v.idle, v.metadata = 0, 0, 0, 0, span{}
 	v.hasAction, v.actionID, v.nMatch, v.nParam = false, 0, 0, 0
 	for i := 0; i < len(b); {
 		var tag, x uint64
@@ -139,14 +163,14 @@ func (v *entryView) parse(b []byte) bool {
 		case 1<<3 | varintTag:
 			v.tableID = uint32(x)
 		case 2<<3 | bytesTag:
-			var val []byte
-			if val, i = span(b, i, x); i < 0 || v.nMatch == maxViewMatches || !v.matches[v.nMatch].parse(val) {
+			var val span
+			if val, i = spanAt(b, 0, i, x); i < 0 || v.nMatch == maxViewMatches || !v.matches[v.nMatch].parse(val.of(b), int(val.off)) {
 				return false
 			}
 			v.nMatch++
 		case 3<<3 | bytesTag:
-			var val []byte
-			if val, i = span(b, i, x); i < 0 || v.hasAction || !v.parseTableAction(val) {
+			var val span
+			if val, i = spanAt(b, 0, i, x); i < 0 || v.hasAction || !v.parseTableAction(val.of(b), int(val.off)) {
 				return false // a second one merges: the tree's job
 			}
 			v.hasAction = true
@@ -157,22 +181,20 @@ func (v *entryView) parse(b []byte) bool {
 		case 9<<3 | varintTag:
 			v.idle = int64(x)
 		case 11<<3 | bytesTag:
-			if v.metadata, i = span(b, i, x); i < 0 {
+			if v.metadata, i = spanAt(b, 0, i, x); i < 0 {
 				return false
 			}
 		default:
 			return false
 		}
 	}
-	if len(v.metadata) == 0 {
-		v.metadata = nil
-	}
 	return true
 }
 
-// parse fills m from the encoding of a FieldMatch.
-func (m *matchView) parse(b []byte) bool {
-	m.fieldID, m.kind, m.v1, m.v2, m.plen = 0, 0, nil, nil, 0
+// parse fills m from the encoding of a FieldMatch, b, which starts at
+// base in the entry's encoding.
+func (m *matchView) parse(b []byte, base int) bool {
+	m.fieldID, m.kind, m.v1, m.v2, m.plen = 0, 0, span{}, span{}, 0
 	for i := 0; i < len(b); {
 		var tag, x uint64
 		if i+1 < len(b) && b[i]|b[i+1] < 0x80 {
@@ -192,18 +214,19 @@ func (m *matchView) parse(b []byte) bool {
 		if m.kind != 0 {
 			return false // a second match message replaces or merges
 		}
-		m.kind = protowire.Number(tag >> 3)
-		var val []byte
-		if val, i = span(b, i, x); i < 0 || !m.parseParts(val) {
+		m.kind = uint8(tag >> 3)
+		start := i
+		if _, i = spanAt(b, base, i, x); i < 0 || !m.parseParts(b[start:i], base+start) {
 			return false
 		}
 	}
 	return true
 }
 
-// parseParts reads the fields of m's match message: bytes 1, then bytes 2
-// (ternary, range) or varint 2 (LPM).
-func (m *matchView) parseParts(b []byte) bool {
+// parseParts reads the fields of m's match message, b, which starts at
+// base in the entry's encoding: bytes 1, then bytes 2 (ternary, range) or
+// varint 2 (LPM).
+func (m *matchView) parseParts(b []byte, base int) bool {
 	for i := 0; i < len(b); {
 		var tag, x uint64
 		if i+1 < len(b) && b[i]|b[i+1] < 0x80 {
@@ -213,14 +236,14 @@ func (m *matchView) parseParts(b []byte) bool {
 		}
 		switch {
 		case tag == 1<<3|bytesTag:
-			if m.v1, i = span(b, i, x); i < 0 {
+			if m.v1, i = spanAt(b, base, i, x); i < 0 {
 				return false
 			}
-		case tag == 2<<3|bytesTag && (m.kind == matchTernary || m.kind == matchRange):
-			if m.v2, i = span(b, i, x); i < 0 {
+		case tag == 2<<3|bytesTag && (m.kind == uint8(matchTernary) || m.kind == uint8(matchRange)):
+			if m.v2, i = spanAt(b, base, i, x); i < 0 {
 				return false
 			}
-		case tag == 2<<3|varintTag && m.kind == matchLPM:
+		case tag == 2<<3|varintTag && m.kind == uint8(matchLPM):
 			m.plen = int32(x)
 		default:
 			return false
@@ -230,8 +253,8 @@ func (m *matchView) parseParts(b []byte) bool {
 }
 
 // parseTableAction reads a TableAction that holds exactly one direct
-// action.
-func (v *entryView) parseTableAction(b []byte) bool {
+// action, b, which starts at base in the entry's encoding.
+func (v *entryView) parseTableAction(b []byte, base int) bool {
 	var tag, x uint64
 	i := 2
 	if len(b) >= 2 && b[0]|b[1] < 0x80 {
@@ -242,38 +265,34 @@ func (v *entryView) parseTableAction(b []byte) bool {
 	if i < 0 || tag != 1<<3|bytesTag || x != uint64(len(b)-i) {
 		return false // indirect actions, or not exactly one action
 	}
-	for b := b[i:]; len(b) > 0; {
-		var tag, x uint64
-		if len(b) >= 2 && b[0]|b[1] < 0x80 {
-			tag, x, b = uint64(b[0]), uint64(b[1]), b[2:]
-		} else if tag, x, i = fieldAt(b, 0); i < 0 {
+	for i < len(b) {
+		if i+1 < len(b) && b[i]|b[i+1] < 0x80 {
+			tag, x, i = uint64(b[i]), uint64(b[i+1]), i+2
+		} else if tag, x, i = fieldAt(b, i); i < 0 {
 			return false
-		} else {
-			b = b[i:]
 		}
 		switch tag {
 		case 1<<3 | varintTag:
 			v.actionID = uint32(x)
 		case 4<<3 | bytesTag:
-			if v.nParam == maxViewParams || x > uint64(len(b)) {
+			start := i
+			if _, i = spanAt(b, base, i, x); i < 0 || v.nParam == maxViewParams {
 				return false
 			}
 			p := &v.params[v.nParam]
-			p.id, p.value = 0, nil
-			pb := b[:x]
-			b = b[x:]
-			for j := 0; j < len(pb); {
+			p.id, p.value = 0, span{}
+			for j := start; j < i; {
 				var ptag, px uint64
-				if j+1 < len(pb) && pb[j]|pb[j+1] < 0x80 {
-					ptag, px, j = uint64(pb[j]), uint64(pb[j+1]), j+2
-				} else if ptag, px, j = fieldAt(pb, j); j < 0 {
+				if j+1 < i && b[j]|b[j+1] < 0x80 {
+					ptag, px, j = uint64(b[j]), uint64(b[j+1]), j+2
+				} else if ptag, px, j = fieldAt(b[:i], j); j < 0 {
 					return false
 				}
 				switch ptag {
 				case 2<<3 | varintTag:
 					p.id = uint32(px)
 				case 3<<3 | bytesTag:
-					if p.value, j = span(pb, j, px); j < 0 {
+					if p.value, j = spanAt(b[:i], base, j, px); j < 0 {
 						return false
 					}
 				default:
@@ -300,7 +319,7 @@ func wireTableID(b []byte) (id uint32, ok bool) {
 		case tag == 1<<3|varintTag:
 			id = uint32(x)
 		case tag&7 == bytesTag:
-			if _, j = span(b, j, x); j < 0 {
+			if _, j = spanAt(b, 0, j, x); j < 0 {
 				return 0, false
 			}
 		}
@@ -316,7 +335,8 @@ var errNotPlain = errors.New("not a plain table entry")
 // view v and its encoding wire, with the same checks in the same order
 // and the same result; it returns errNotPlain for what it leaves to the
 // tree (non-DELETE writes to indirect tables, whose Read form is a
-// tree). The Entry keeps nothing of wire or v.
+// tree). It does not change v. The Entry keeps nothing of wire or v,
+// but for a DELETE, whose key is never stored.
 func (p *Pipeline) parseEntryView(v *entryView, wire []byte, op writeOp, scratch *Entry, enc *[]byte, reparse bool) (*Entry, error) {
 	if v.tableID == 0 {
 		return nil, errorf(ErrInvalid, "table_id 0 is only valid in wildcard reads")
@@ -355,25 +375,18 @@ func (p *Pipeline) parseEntryView(v *entryView, wire []byte, op writeOp, scratch
 		if fm.Set {
 			return nil, errorf(ErrInvalid, "%s: field %s given twice", t.label, f.Name)
 		}
-		if kindField(f.Kind) == 0 {
+		k := kindField(f.Kind)
+		if k == 0 {
 			return nil, errNotPlain
 		}
-		if m.kind != kindField(f.Kind) {
-			return nil, wrongKindName(t, f, matchKindName(m.kind))
+		if m.kind != uint8(k) {
+			return nil, wrongKindName(t, f, matchKindName(protowire.Number(m.kind)))
 		}
-		r, err := checkMatch(t, f, m.v1, m.v2, m.plen, fm)
+		r, err := checkMatch(t, f, m.v1.of(wire), m.v2.of(wire), m.plen, fm)
 		if err != nil {
 			return nil, err
 		}
 		rewrote = rewrote || r
-		// Canonical from here on, for the re-encoding below.
-		m.v1 = fm.Value
-		switch m.kind {
-		case matchTernary:
-			m.v2 = fm.Mask
-		case matchRange:
-			m.v2 = fm.High
-		}
 	}
 	if err := p.finishKey(t, e, op != opDelete); err != nil {
 		return nil, err
@@ -385,7 +398,7 @@ func (p *Pipeline) parseEntryView(v *entryView, wire []byte, op writeOp, scratch
 		return nil, err
 	}
 	e.IdleTimeoutNs = v.idle
-	if err := checkMetadata(t, v.metadata); err != nil {
+	if err := checkMetadata(t, v.metadata.of(wire)); err != nil {
 		return nil, err
 	}
 	if !v.hasAction {
@@ -400,12 +413,11 @@ func (p *Pipeline) parseEntryView(v *entryView, wire []byte, op writeOp, scratch
 		ac := newActionCallIn(act, &e.alloc.action)
 		for i := range v.nParam {
 			prm := &v.params[i]
-			c, r, err := checkParam(act, prm.id, prm.value, ac.Params, t)
+			_, r, err := checkParam(act, prm.id, prm.value.of(wire), ac.Params, t)
 			if err != nil {
 				return nil, err
 			}
 			rewrote = rewrote || r
-			prm.value = c
 		}
 		if err := checkParamsSet(act, ac.Params, t); err != nil {
 			return nil, err
@@ -417,7 +429,7 @@ func (p *Pipeline) parseEntryView(v *entryView, wire []byte, op writeOp, scratch
 		if enc != nil {
 			buf = (*enc)[:0]
 		}
-		buf = v.appendReadForm(buf)
+		buf = v.appendReadForm(buf, wire, e)
 		if enc != nil {
 			*enc = buf
 		}
@@ -427,36 +439,49 @@ func (p *Pipeline) parseEntryView(v *entryView, wire []byte, op writeOp, scratch
 	return e, nil
 }
 
-// appendReadForm is appendReadForm for a view.
-func (v *entryView) appendReadForm(b []byte) []byte {
+// appendReadForm is appendReadForm for the entry e parsed from v and
+// wire: the entry as the client sent it, with the values e holds in
+// their canonical form, as parsing a tree leaves the tree.
+func (v *entryView) appendReadForm(b, wire []byte, e *Entry) []byte {
+	t := e.Table
 	if v.tableID != 0 {
 		b = protowire.AppendTag(b, 1, protowire.VarintType)
 		b = protowire.AppendVarint(b, uint64(v.tableID))
 	}
 	for i := range v.nMatch {
 		m := &v.matches[i]
+		fm := &e.Match[t.Field(m.fieldID).Index]
+		kind := protowire.Number(m.kind)
+		v1, v2 := fm.Value, []byte(nil)
 		var n2 uint64
-		if m.kind == matchLPM {
+		switch kind {
+		case matchTernary:
+			v2 = fm.Mask
+		case matchRange:
+			v2 = fm.High
+		case matchLPM:
 			n2 = uint64(int64(m.plen))
 		}
 		n := 0
 		if m.fieldID != 0 {
 			n += 1 + protowire.SizeVarint(uint64(m.fieldID))
 		}
-		if m.kind != 0 {
-			n += 1 + protowire.SizeBytes(partsSize(m.v1, m.v2, n2))
+		if kind != 0 {
+			n += 1 + protowire.SizeBytes(partsSize(v1, v2, n2))
 		}
 		b = protowire.AppendTag(b, 2, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(n))
-		b = appendMatchParts(b, m.fieldID, m.kind, m.v1, m.v2, n2)
+		b = appendMatchParts(b, m.fieldID, kind, v1, v2, n2)
 	}
 	if v.hasAction {
+		act := e.Action
+		value := func(prm *paramView) []byte { return act.Params[act.Action.Param(prm.id).Index] }
 		n := 0
 		if v.actionID != 0 {
 			n += 1 + protowire.SizeVarint(uint64(v.actionID))
 		}
 		for i := range v.nParam {
-			n += 1 + protowire.SizeBytes(paramPartsSize(v.params[i].id, v.params[i].value))
+			n += 1 + protowire.SizeBytes(paramPartsSize(v.params[i].id, value(&v.params[i])))
 		}
 		b = protowire.AppendTag(b, 3, protowire.BytesType)
 		b = protowire.AppendVarint(b, uint64(protowire.SizeTag(1)+protowire.SizeBytes(n)))
@@ -467,8 +492,8 @@ func (v *entryView) appendReadForm(b []byte) []byte {
 			b = protowire.AppendVarint(b, uint64(v.actionID))
 		}
 		for i := range v.nParam {
-			b = appendParam(b, v.params[i].id, v.params[i].value)
+			b = appendParam(b, v.params[i].id, value(&v.params[i]))
 		}
 	}
-	return appendReadFormTail(b, v.priority, v.cookie, v.idle, v.metadata)
+	return appendReadFormTail(b, v.priority, v.cookie, v.idle, v.metadata.of(wire))
 }

@@ -54,7 +54,7 @@ func describeEntry(e *Entry) string {
 // the bytes are a plain entry and it takes them, gives exactly what
 // parseTableEntryWire gives for the tree they decode to (and the same
 // wire): the same error, or the same Entry with the same Read form, for
-// a first parse and a parse again.
+// a first parse and a parse again, from the same view.
 func FuzzEntryView(f *testing.F) {
 	seeds := []string{
 		`table_id: 33582705 match { field_id: 1 exact { value: "\x0a\x00\x00\x01" } } action { action { action_id: 16783703 params { param_id: 1 value: "\x00\x01" } } } controller_metadata: 7 metadata: "m"`,
@@ -110,9 +110,9 @@ func FuzzEntryView(f *testing.F) {
 		p := ps[int(pipe)%len(ps)]
 		wop := writeOp(op % 3)
 		for _, reparse := range []bool{false, true} {
+			// The same view both times: parsing must not change it.
 			var enc []byte
 			wire := append([]byte(nil), b...)
-			v.parse(wire)
 			got, gerr := p.parseEntryView(&v, wire, wop, nil, &enc, reparse)
 			if gerr == errNotPlain {
 				return
@@ -205,9 +205,10 @@ func rawTableEntries(t *testing.T, b []byte) [][]byte {
 
 // lazyUpdates returns ups, each table entry update with its raw wire
 // given by that wire alone, as the server's codec does for plain ones
-// (all of them unless plainOnly), and a func that scribbles over the
-// wires' memory.
-func lazyUpdates(t *testing.T, b []byte, ups []*p4v1.Update, plainOnly bool) ([]*p4v1.Update, [][]byte, func()) {
+// (all of them unless plainOnly), the wires, the views of the plain ones
+// (as the codec parses them), and a func that scribbles over the wires'
+// and views' memory.
+func lazyUpdates(t *testing.T, b []byte, ups []*p4v1.Update, plainOnly bool) ([]*p4v1.Update, [][]byte, []EntryView, func()) {
 	t.Helper()
 	buf := append([]byte(nil), b...)
 	raw := rawTableEntries(t, buf)
@@ -215,13 +216,14 @@ func lazyUpdates(t *testing.T, b []byte, ups []*p4v1.Update, plainOnly bool) ([]
 		t.Fatalf("%d raw entries for %d updates", len(raw), len(ups))
 	}
 	out := make([]*p4v1.Update, len(ups))
+	views := make([]EntryView, len(ups))
 	var decoded []*p4v1.TableEntry
 	for i, u := range ups {
 		out[i] = u
 		if raw[i] == nil {
 			continue
 		}
-		if !plainOnly || PlainTableEntry(raw[i]) {
+		if plain := views[i].Parse(raw[i]); plain || !plainOnly {
 			out[i] = &p4v1.Update{Type: u.GetType()}
 			continue
 		}
@@ -229,9 +231,12 @@ func lazyUpdates(t *testing.T, b []byte, ups []*p4v1.Update, plainOnly bool) ([]
 		decoded = append(decoded, te)
 		out[i] = &p4v1.Update{Type: u.GetType(), Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: te}}}
 	}
-	return out, raw, func() {
+	return out, raw, views, func() {
 		for i := range buf {
 			buf[i] = 0xa5
+		}
+		for i := range views {
+			views[i].v.tableID, views[i].v.nMatch = 99, 99
 		}
 		for _, te := range decoded {
 			proto.Reset(te)

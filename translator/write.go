@@ -35,12 +35,24 @@ func (d *Device) Write(updates []*p4v1.Update, atomicity p4v1.WriteRequest_Atomi
 // parsed straight from its wire, as if its entity held the TableEntry the
 // wire decodes to; one whose wire is not plain is decoded first.
 func (d *Device) WriteWire(updates []*p4v1.Update, wires [][]byte, atomicity p4v1.WriteRequest_Atomicity, sc *Scope) (errs []error, err error) {
-	if wires != nil && len(wires) != len(updates) {
-		return nil, errorf(ErrInternal, "write: %d wires for %d updates", len(wires), len(updates))
+	return d.WriteParsed(updates, wires, nil, atomicity, sc)
+}
+
+// WriteParsed is WriteWire for a caller that parsed its plain table
+// entries already: views, nil or aligned with updates, holds at i the
+// parse of wires[i] (EntryView.Parse, which said true) wherever
+// updates[i] has a nil Entity and wires[i] is set; its other elements are
+// not looked at. The Device keeps nothing of views either.
+func (d *Device) WriteParsed(updates []*p4v1.Update, wires [][]byte, views []EntryView, atomicity p4v1.WriteRequest_Atomicity, sc *Scope) (errs []error, err error) {
+	if wires != nil && len(wires) != len(updates) || views != nil && len(views) != len(updates) {
+		return nil, errorf(ErrInternal, "write: %d wires and %d views for %d updates", len(wires), len(views), len(updates))
+	}
+	if wires == nil {
+		views = nil
 	}
 	// Parse the table entries before taking the lock, so that this
 	// Write parses while another stages and applies.
-	pre := d.preparse(updates, wires, sc)
+	pre := d.preparse(updates, wires, views, sc)
 	if pre != nil {
 		defer d.recycle(pre) // after the Unlock below
 	}
@@ -70,7 +82,7 @@ func (d *Device) WriteWire(updates []*p4v1.Update, wires [][]byte, atomicity p4v
 		d.journal.BeginBatch()
 		defer d.journal.CommitBatch()
 	}
-	w := &batch{d: d, sc: sc, updates: updates, wires: wires, pre: pre, now: timeNow().UnixNano(), keepDone: atomicity != p4v1.WriteRequest_CONTINUE_ON_ERROR}
+	w := &batch{d: d, sc: sc, updates: updates, wires: wires, views: views, pre: pre, now: timeNow().UnixNano(), keepDone: atomicity != p4v1.WriteRequest_CONTINUE_ON_ERROR}
 	w.pend, w.done, w.ops = d.spare.pend[:0], d.spare.done[:0], d.spare.ops[:0]
 	if cap(w.pend) < min(len(updates), flushSize) {
 		w.pend = make([]staged, 0, min(len(updates), flushSize))
@@ -180,9 +192,11 @@ type batch struct {
 	// lock, against the Device's current config; nil when there are
 	// none.
 	pre *preparsed
-	// view is scratch for parsing table entries given by their wire
-	// alone (WriteWire).
-	view entryView
+	// views are the parses of the table entries given by their wire
+	// alone (WriteParsed), or nil: view is then scratch for parsing
+	// them.
+	views []EntryView
+	view  entryView
 }
 
 func (w *batch) fail(i int, err error) {
@@ -653,7 +667,9 @@ func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (*Entry,
 			it := w.pre.take(i)
 			return it.e, it.err
 		}
-		if v = &w.view; !v.parse(wire) {
+		if w.views != nil {
+			v = &w.views[i].v
+		} else if v = &w.view; !v.parse(wire) {
 			v = nil
 			var err error
 			if te, err = decodeWire(wire); err != nil {
