@@ -601,7 +601,7 @@ func (w *batch) pushStore(i int, undoFn func()) {
 // its wire alone.
 func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	cfg := w.d.cfg
-	e, err := w.parseTableEntry(i, te, op)
+	e, te, err := w.parseTableEntry(i, te, op)
 	if err != nil {
 		return err
 	}
@@ -652,8 +652,10 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 // parseTableEntry checks that the role may write the table entry of
 // update i and parses it: its pre-parse on the update's first staging,
 // when there is one, else now. te is nil for an entry given by its wire
-// alone.
-func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (*Entry, error) {
+// alone; tree is te, or the TableEntry such an entry was decoded into
+// when it does not parse from its view (nil when it did: it is plain,
+// and has no direct resources).
+func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (e *Entry, tree *p4v1.TableEntry, err error) {
 	cfg := w.d.cfg
 	var wire []byte
 	if w.wires != nil {
@@ -665,15 +667,14 @@ func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (*Entry,
 			// Pre-parsed: only for a table the role may write.
 			w.parsed(i)
 			it := w.pre.take(i)
-			return it.e, it.err
+			return it.e, nil, it.err
 		}
 		if w.views != nil {
 			v = &w.views[i].v
 		} else if v = &w.view; !v.parse(wire) {
 			v = nil
-			var err error
 			if te, err = decodeWire(wire); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		}
 	}
@@ -682,16 +683,16 @@ func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (*Entry,
 	case v != nil:
 		id = v.tableID
 	case te == nil:
-		return nil, errorf(ErrInvalid, "empty table entry")
+		return nil, nil, errorf(ErrInvalid, "empty table entry")
 	default:
 		id = te.GetTableId()
 	}
 	if !w.sc.allows(id) && cfg.Tables[id] != nil {
-		return nil, errorf(ErrPermission, "role %q may not write table %s", w.sc.Role, cfg.Tables[id].Name)
+		return nil, te, errorf(ErrPermission, "role %q may not write table %s", w.sc.Role, cfg.Tables[id].Name)
 	}
 	reparse := w.parsed(i)
 	if it := w.pre.take(i); it != nil {
-		return it.e, it.err
+		return it.e, te, it.err
 	}
 	if w.scratch == nil {
 		// Room for the key of a two-field table; wider keys get an
@@ -699,15 +700,15 @@ func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (*Entry,
 		w.scratch = &Entry{Match: make([]FieldMatch, 0, 2)}
 	}
 	if v != nil {
-		e, err := cfg.parseEntryView(v, wire, op, w.scratch, &w.enc, reparse)
-		if err != errNotPlain {
-			return e, err
+		if ve, verr := cfg.parseEntryView(v, wire, op, w.scratch, &w.enc, reparse); verr != errNotPlain {
+			return ve, nil, verr
 		}
 		if te, err = decodeWire(wire); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return cfg.parseTableEntryWire(te, wire, op, w.scratch, &w.enc, reparse)
+	e, err = cfg.parseTableEntryWire(te, wire, op, w.scratch, &w.enc, reparse)
+	return e, te, err
 }
 
 // parsed notes that update i is being parsed, and reports whether it was
