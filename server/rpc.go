@@ -17,7 +17,7 @@ import (
 func (s *Server) Write(ctx context.Context, req *p4v1.WriteRequest) (*p4v1.WriteResponse, error) {
 	// Nothing may use what req decoded into after this (see request):
 	// the answer below is built of copies, and the translator keeps
-	// copies of what it stores (WriteWire).
+	// copies of what it stores (WriteParsed).
 	defer release(req)
 	start := time.Now()
 	wires, views := heldParts(req)

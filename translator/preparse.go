@@ -21,7 +21,8 @@ const defaultPreparseMin = 16
 // update's values back (canon), so that the update looks as if it had
 // never been parsed: a parse under another config must see what the
 // client sent, and a caller of Write sees its updates as it does without
-// a pre-parse.
+// a pre-parse. Entries given by their wire alone are parsed from views,
+// which parsing leaves as they are: they have nothing to put back.
 //
 // A preparsed belongs to one Write at a time (Device.prePool); nothing of
 // it outlives the Write but the Entries that were stored.
