@@ -62,8 +62,9 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 		b = append(b, d.ReadOnlyData()...)
 	}
 	r.buf = b
-	if err := r.decode(b, wr); err == nil {
-		r.hold(wr)
+	// A request that cannot be held must be decoded whole: the table
+	// entries left undecoded are only in r (heldParts).
+	if err := r.decode(b, wr); err == nil && r.hold(wr) {
 		return nil
 	}
 	proto.Reset(wr)
@@ -113,16 +114,19 @@ var held struct {
 
 const maxHeld = 1024
 
-// hold records that wr lives in r, which release gives back for reuse.
-func (r *request) hold(wr *p4v1.WriteRequest) {
+// hold records that wr lives in r, which release gives back for reuse,
+// and reports whether it could (maxHeld).
+func (r *request) hold(wr *p4v1.WriteRequest) bool {
 	held.Lock()
 	defer held.Unlock()
 	if held.m == nil {
 		held.m = map[*p4v1.WriteRequest]*request{}
 	}
-	if len(held.m) < maxHeld {
-		held.m[wr] = r
+	if len(held.m) >= maxHeld {
+		return false
 	}
+	held.m[wr] = r
+	return true
 }
 
 // heldWires returns the table entry encodings of wr's updates (see

@@ -310,3 +310,38 @@ func BenchmarkDecodeWrite(b *testing.B) {
 		})
 	}
 }
+
+// TestCodecDecodesWholeWhenNotHeld: a request the codec cannot hold (the
+// held map is full) has no views and no wires for the Write to find, so
+// its plain table entries must be decoded into a tree like any other.
+func TestCodecDecodesWholeWhenNotHeld(t *testing.T) {
+	held.Lock()
+	saved := held.m
+	held.m = map[*p4v1.WriteRequest]*request{}
+	for range maxHeld {
+		held.m[&p4v1.WriteRequest{}] = nil
+	}
+	held.Unlock()
+	t.Cleanup(func() {
+		held.Lock()
+		held.m = saved
+		held.Unlock()
+	})
+	want := &p4v1.WriteRequest{DeviceId: 1, Updates: []*p4v1.Update{
+		insert(&p4v1.TableEntry{TableId: 7, Match: []*p4v1.FieldMatch{exact(1, []byte{1})}, Action: act(1, []byte{2})}),
+	}}
+	b, err := proto.Marshal(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got p4v1.WriteRequest
+	if err := newCodec().Unmarshal(mem.BufferSlice{mem.SliceBuffer(b)}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if heldWires(&got) != nil {
+		t.Fatal("a request decoded with the held map full is held")
+	}
+	if !proto.Equal(&got, want) {
+		t.Errorf("decoded with the held map full:\n%v\nwant\n%v", &got, want)
+	}
+}
