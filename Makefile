@@ -7,7 +7,7 @@ BIN       := bin
 FUZZTIME  ?= 10s
 # Fuzz targets CI runs briefly on their corpus: package:Target.
 FUZZ_TARGETS := ./translator:FuzzWrite ./translator:FuzzCompileP4Info ./translator:FuzzPacketIO \
-	./translator:FuzzCompileConfig ./translator:FuzzIntrospection \
+	./translator:FuzzCompileConfig ./translator:FuzzIntrospection ./translator:FuzzEntryView \
 	./server:FuzzWriteRequest ./server:FuzzReadRequest ./server:FuzzWriteRequestCodec \
 	./tcbackend:FuzzDecodeMessage ./tcbackend:FuzzParseNlmsgerr \
 	./ebpfdp:FuzzExpandRange ./ebpfdp:FuzzKeyRoundTrip ./ebpfdp:FuzzDecodeSaved ./ebpfdp:FuzzJournalRecord
