@@ -361,6 +361,17 @@ func (c *Config) retranslate(old *Entry) (*Entry, error) {
 // nothing to do.
 func (s *store) stage(e *Entry, op writeOp) (Op, undo, error) {
 	ts := s.tables[e.Table.ID]
+	if e.IsDefault {
+		return ts.stage(e, op, nil)
+	}
+	return ts.stage(e, op, ts.entries[e.skey])
+}
+
+// stage is store.stage for an entry of the table ts holds, given prev,
+// the entry ts holds under e's key (nil when none; ignored for a
+// default): a caller that has looked it up already saves a second
+// string-keyed map lookup per entry.
+func (ts *tableState) stage(e *Entry, op writeOp, prev *Entry) (Op, undo, error) {
 	t := e.Table
 	if e.IsDefault {
 		prev := ts.deflt
@@ -368,7 +379,6 @@ func (s *store) stage(e *Entry, op writeOp) (Op, undo, error) {
 		ts.deflt = e
 		return Op{Kind: OpSetDefault, Entry: e, Prev: prev}, undo{ts: ts, prev: prev, dflt: true}, nil
 	}
-	prev := ts.entries[e.skey]
 	switch op {
 	case opInsert:
 		if prev != nil {

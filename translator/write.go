@@ -616,7 +616,15 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	if op == opInsert {
 		e.Placement = w.sc.placement(cfg, t)
 	}
-	if op != opInsert && !e.IsDefault && w.d.st.tables[t.ID].entries[e.skey] == nil {
+	// The slot's entry, looked up once here for the store (a DELETE or
+	// MODIFY would otherwise look its string key up twice); an INSERT
+	// into an indirect table does not need it.
+	ts := w.d.st.tables[t.ID]
+	var prev *Entry
+	if !e.IsDefault && (op != opInsert || t.Profile == nil) {
+		prev = ts.entries[e.skey]
+	}
+	if op != opInsert && !e.IsDefault && prev == nil {
 		// Not a controller entry: maybe one the datapath created.
 		dp, err := w.d.datapathEntry(t, e.Match)
 		if err != nil {
@@ -641,7 +649,7 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 		}
 		return w.stageIndirect(i, e, op)
 	}
-	o, u, err := w.d.st.stage(e, op)
+	o, u, err := ts.stage(e, op, prev)
 	if err != nil {
 		return err
 	}
