@@ -29,7 +29,12 @@ func (s *Scope) placement(c *Config, t *Table) Placement {
 	if s != nil && s.Placement != nil {
 		return *s.Placement
 	}
-	return c.Program.Settings(t.ID).Placement
+	if c.Program == nil {
+		return PlaceBoth // what Settings gives without a program
+	}
+	// Not Settings: it allocates a default timer profile list for a
+	// table without settings, once per entry inserted.
+	return c.Program.Tables[t.ID].Placement
 }
 
 func (s *Scope) allows(id uint32) bool {

@@ -121,7 +121,11 @@ type Table struct {
 	// (e.g. sdn_string), which only the control-plane-only backend accepts.
 	Layout *KeyLayout
 
-	fieldByID     map[uint32]*MatchField
+	fieldByID map[uint32]*MatchField
+	// fieldDense is fieldByID as a slice indexed by id, for the small
+	// ids P4Info gives fields (denseByID): every entry written looks
+	// its fields up.
+	fieldDense    []*MatchField
 	needsPriority bool
 	// initialFromP4Info: InitialDefault came from the P4Info's
 	// initial_default_action (not a fallback).
@@ -137,7 +141,12 @@ type Table struct {
 func (t *Table) NeedsPriority() bool { return t.needsPriority }
 
 // Field returns the match field with the given id, or nil.
-func (t *Table) Field(id uint32) *MatchField { return t.fieldByID[id] }
+func (t *Table) Field(id uint32) *MatchField {
+	if id < uint32(len(t.fieldDense)) {
+		return t.fieldDense[id]
+	}
+	return t.fieldByID[id]
+}
 
 // Param is an action parameter.
 type Param struct {
@@ -162,10 +171,41 @@ type Action struct {
 	P4TCID uint32
 
 	paramByID map[uint32]*Param
+	// paramDense is paramByID as a slice indexed by id (denseByID).
+	paramDense []*Param
 }
 
 // Param returns the parameter with the given id, or nil.
-func (a *Action) Param(id uint32) *Param { return a.paramByID[id] }
+func (a *Action) Param(id uint32) *Param {
+	if id < uint32(len(a.paramDense)) {
+		return a.paramDense[id]
+	}
+	return a.paramByID[id]
+}
+
+// denseByID returns the values of m with small ids in a slice indexed by
+// id: every id below its length is there, nil when m has none, so that a
+// lookup below the length needs no map. P4Info numbers fields and params
+// 1, 2, 3...; ids too large for a short slice stay in the map alone.
+func denseByID[T any](m map[uint32]*T) []*T {
+	bound := uint32(4*len(m) + 16)
+	n := uint32(0)
+	for id := range m {
+		if id < bound {
+			n = max(n, id+1)
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	d := make([]*T, n)
+	for id, v := range m {
+		if id < n {
+			d[id] = v
+		}
+	}
+	return d
+}
 
 // ActionProfile is a P4Info action profile or selector (P4Runtime §6.5.4).
 type ActionProfile struct {
@@ -354,6 +394,7 @@ func Compile(info *p4configv1.P4Info) (*Pipeline, error) {
 			act.Params = append(act.Params, pa)
 			act.paramByID[pa.ID] = pa
 		}
+		act.paramDense = denseByID(act.paramByID)
 		p.Actions[act.ID] = act
 	}
 
@@ -523,6 +564,7 @@ func compileTable(p *Pipeline, t *p4configv1.Table, nt newTypes, directOf map[ui
 		return nil, err
 	}
 	tbl.Fields, tbl.fieldByID, tbl.Kind, tbl.needsPriority = fields, byID, kind, prio
+	tbl.fieldDense = denseByID(byID)
 
 	if len(t.GetActionRefs()) == 0 {
 		return nil, errorf(ErrInvalid, "p4info: table %s: no actions", tbl.Name)

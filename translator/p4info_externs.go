@@ -180,7 +180,7 @@ func compileExterns(p *Pipeline, info *p4configv1.P4Info, nt newTypes) error {
 		}
 		vs.Fields = fields
 		vs.Layout = newKeyLayout(fields, nil)
-		vs.match = &Table{ID: vs.ID, Name: vs.Name, label: label, Fields: fields, Kind: kind, fieldByID: byID, needsPriority: prio, Layout: vs.Layout}
+		vs.match = &Table{ID: vs.ID, Name: vs.Name, label: label, Fields: fields, Kind: kind, fieldByID: byID, fieldDense: denseByID(byID), needsPriority: prio, Layout: vs.Layout}
 		p.ValueSets[vs.ID] = vs
 		p.valueSetOrder = append(p.valueSetOrder, vs)
 	}
