@@ -78,11 +78,22 @@ func appendBytes(b, v []byte) []byte {
 // needsSide reports whether an exact or LPM entry carries anything its map
 // entry cannot hold (a placement other than both included: an entry
 // placed hw is only in the XDP tier's map).
+//
+// It asks e for what Saved would hold, without building the SavedEntry:
+// it runs for every entry stored, and the metadata, the one part found by
+// walking the Read form, comes last and is often known absent
+// (HasMetadata).
 func needsSide(e *translator.Entry) bool {
-	se := e.Saved()
-	return se.ControllerMetadata != 0 || len(se.Metadata) > 0 || se.IdleTimeoutNs != 0 ||
-		se.Const || se.Origin != translator.OriginController || se.Placement != translator.PlaceBoth ||
-		se.Meter != nil || len(se.OneShot) > 0
+	if e.IdleTimeoutNs != 0 || e.Const || e.Origin != translator.OriginController || e.Placement != translator.PlaceBoth {
+		return true
+	}
+	if e.Direct != nil && e.Direct.Meter != nil {
+		return true
+	}
+	if ind := e.Indirect; ind != nil && ind.OneShot != nil && len(ind.OneShot.Actions) > 0 {
+		return true
+	}
+	return e.HasMetadata()
 }
 
 const sideVersion = 1

@@ -886,7 +886,16 @@ type entryAlloc struct {
 	// changes once stored, is the same.
 	wire atomic.Pointer[[]byte]
 	// used counts the bytes of mem handed out (Entry.ownBytes).
-	used uint16
+	used uint8
+	// bare is 1 + the offset in mem of a Read form carved there (own)
+	// that has no controller_metadata or metadata, 0 when none is
+	// known: HasMetadata answers for it without walking it, for every
+	// entry a backend stores. It describes bytes that never change, so
+	// it holds for any copy of the Entry whose wire starts there, and is
+	// wrong for none (a wire carved later starts elsewhere); it is set
+	// once, before the entry is shared. It sits in what was used's
+	// upper byte: the block does not grow.
+	bare uint8
 	// mem holds the bytes the entry owns: its key and mask blobs, its
 	// store key and its copy of the Read form with the values it
 	// refers to (own). It comes last and holds no pointers, so the
@@ -911,6 +920,9 @@ const entryBlock = 512
 // three-param action (about 85 bytes) or of an LPM one.
 const entryMem = 102
 
+// entryAlloc.used and bare count bytes of mem in a uint8.
+const _ = uint8(entryMem)
+
 // ownBytes returns n bytes of the block e was allocated in, zero and
 // never handed out before, or nil when there is no room or e is a copy
 // of the entry the block was made for (a copy must not carve the
@@ -922,7 +934,7 @@ func (e *Entry) ownBytes(n int) []byte {
 		return nil
 	}
 	u := int(a.used)
-	a.used += uint16(n)
+	a.used += uint8(n)
 	return a.mem[u : u+n : u+n]
 }
 

@@ -436,6 +436,10 @@ func (p *Pipeline) parseEntryView(v *entryView, wire []byte, op writeOp, scratch
 		wire = buf
 	}
 	e.own(wire)
+	if v.cookie == 0 && v.metadata.n == 0 {
+		// Saved stays off the Read form (HasMetadata).
+		e.markBare()
+	}
 	return e, nil
 }
 

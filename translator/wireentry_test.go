@@ -50,6 +50,60 @@ func describeEntry(e *Entry) string {
 	return b.String()
 }
 
+// TestHasMetadata: an entry written plain without metadata answers
+// HasMetadata from its block, and so do its copies; one with metadata,
+// a copy whose Read form moved to a proto, and a re-encoded one answer
+// from the Read form.
+func TestHasMetadata(t *testing.T) {
+	p := viewPipelines(t)[0]
+	parse := func(s string) *Entry {
+		t.Helper()
+		var te p4v1.TableEntry
+		if err := prototext.Unmarshal([]byte(s), &te); err != nil {
+			t.Fatal(err)
+		}
+		b, err := proto.Marshal(&te)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v entryView
+		if !v.parse(b) {
+			t.Fatalf("%s: not plain", s)
+		}
+		e, err := p.parseEntryView(&v, b, opInsert, nil, nil, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	const entry = `table_id: 33582705 match { field_id: 1 exact { value: "\x0a\x00\x00\x01" } } action { action { action_id: 16783703 params { param_id: 1 value: "\x00\x01" } } }`
+	bare := parse(entry)
+	if bare.alloc.bare == 0 || bare.HasMetadata() {
+		t.Fatalf("bare entry: mark %d, HasMetadata %v", bare.alloc.bare, bare.HasMetadata())
+	}
+	cp := *bare
+	if cp.HasMetadata() {
+		t.Error("copy of a bare entry has metadata")
+	}
+	cp.materialise().ControllerMetadata = 5
+	if !cp.HasMetadata() || bare.HasMetadata() {
+		t.Errorf("materialised copy given a cookie: HasMetadata %v (original %v)", cp.HasMetadata(), bare.HasMetadata())
+	}
+	for _, s := range []string{entry + ` controller_metadata: 7`, entry + ` metadata: "m"`} {
+		if e := parse(s); e.alloc.bare != 0 || !e.HasMetadata() {
+			t.Errorf("%s: mark %d, HasMetadata %v", s, e.alloc.bare, e.HasMetadata())
+		}
+	}
+	// A Read form carved anew (compact) is not the one marked.
+	re := parse(entry)
+	pr := re.materialise()
+	pr.Metadata = []byte("x")
+	re.compact(nil)
+	if re.wire == nil || !re.HasMetadata() {
+		t.Errorf("compacted entry with metadata: wire %v, HasMetadata %v", re.wire != nil, re.HasMetadata())
+	}
+}
+
 // FuzzEntryView: whatever the bytes of a TableEntry, parseEntryView, when
 // the bytes are a plain entry and it takes them, gives exactly what
 // parseTableEntryWire gives for the tree they decode to (and the same
@@ -131,6 +185,13 @@ func FuzzEntryView(f *testing.F) {
 			}
 			if wop == opDelete {
 				continue // a deleted key lives as long as the Write
+			}
+			// HasMetadata's shortcut agrees with the Read form.
+			for _, e := range []*Entry{got, want} {
+				c, m := e.metadata()
+				if has := c != 0 || len(m) > 0; e.HasMetadata() != has || has != (te.GetControllerMetadata() != 0 || len(te.GetMetadata()) > 0) {
+					t.Fatalf("reparse %v: HasMetadata %v; Read form has %d %q; request %d %q", reparse, e.HasMetadata(), c, m, te.GetControllerMetadata(), te.GetMetadata())
+				}
 			}
 			// An entry to store keeps nothing of the wire.
 			for i := range wire {

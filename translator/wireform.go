@@ -1,6 +1,8 @@
 package translator
 
 import (
+	"unsafe"
+
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -97,6 +99,36 @@ func (e *Entry) materialise() *p4v1.TableEntry {
 		e.proto, e.wire = e.readProto(), nil
 	}
 	return e.proto
+}
+
+// markBare records that e's Read form, just made by own, has no
+// controller_metadata and no metadata (entryAlloc.bare). Only for an
+// entry not yet shared.
+func (e *Entry) markBare() {
+	if a := e.alloc; a != nil && &a.Entry == e && len(e.wire) > 0 {
+		if off, ok := memOffset(a, e.wire); ok {
+			a.bare = uint8(off + 1)
+		}
+	}
+}
+
+// memOffset returns the offset of b in a's mem, when it starts there.
+func memOffset(a *entryAlloc, b []byte) (int, bool) {
+	off := int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) - uintptr(unsafe.Pointer(&a.mem[0])))
+	return off, off >= 0 && off < len(a.mem) && &a.mem[off] == unsafe.SliceData(b)
+}
+
+// HasMetadata reports whether the entry's Read form has a
+// controller_metadata or a metadata: what Saved puts in
+// ControllerMetadata and Metadata. Backends ask it for every entry they
+// store; for an entry written plain without either it answers without
+// walking the Read form.
+func (e *Entry) HasMetadata() bool {
+	if a := e.alloc; a != nil && a.bare != 0 && len(e.wire) > 0 && unsafe.SliceData(e.wire) == &a.mem[a.bare-1] {
+		return false
+	}
+	cookie, meta := e.metadata()
+	return cookie != 0 || len(meta) > 0
 }
 
 // metadata returns the entry's controller_metadata and metadata, which
