@@ -17,12 +17,28 @@ var ne = binary.LittleEndian
 type portMap struct {
 	ifindex map[uint32]uint32 // P4 port -> ifindex
 	port    map[uint32]uint32 // ifindex -> P4 port
+	// dense is ifindex for small ports, indexed by port: 1 + the
+	// ifindex, 0 for no such port. Every entry with a port param (most
+	// next hops) translates it; a slice saves the map lookup.
+	dense []uint64
 }
 
 func newPortMap(ifindex map[uint32]uint32) *portMap {
 	pm := &portMap{ifindex: ifindex, port: make(map[uint32]uint32, len(ifindex))}
+	bound, n := uint32(4*len(ifindex)+16), uint32(0)
 	for p, i := range ifindex {
 		pm.port[i] = p
+		if p < bound {
+			n = max(n, p+1)
+		}
+	}
+	if n > 0 {
+		pm.dense = make([]uint64, n)
+		for p, i := range ifindex {
+			if p < n {
+				pm.dense[p] = uint64(i) + 1
+			}
+		}
 	}
 	return pm
 }
@@ -30,7 +46,14 @@ func newPortMap(ifindex map[uint32]uint32) *portMap {
 // toIfindex translates a canonical P4 port value.
 func (pm *portMap) toIfindex(v []byte) (uint32, error) {
 	p := beUint64(v)
-	i, ok := pm.ifindex[uint32(p)]
+	var i uint32
+	var ok bool
+	if p < uint64(len(pm.dense)) {
+		// Every port below len(dense) is in it (and in ifindex).
+		i, ok = uint32(pm.dense[p]-1), pm.dense[p] != 0
+	} else {
+		i, ok = pm.ifindex[uint32(p)]
+	}
 	if len(v) > 4 || !ok {
 		return 0, translator.Errorf(translator.ErrInvalid, "port %d is not a port of this switch (--port)", p)
 	}

@@ -55,3 +55,24 @@ func FuzzKeyRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestPortMapDense: the slice of small ports answers what the map does,
+// for ports in it, ports between, large ports and values too wide.
+func TestPortMapDense(t *testing.T) {
+	ifindex := map[uint32]uint32{1: 7, 2: 0, 5: 1<<32 - 1, 1000: 9, 1 << 31: 3}
+	pm := newPortMap(ifindex)
+	if len(pm.dense) == 0 || len(pm.dense) > 4*len(ifindex)+16 {
+		t.Fatalf("dense slice of %d", len(pm.dense))
+	}
+	for _, v := range [][]byte{{0}, {1}, {2}, {3}, {5}, {0x03, 0xe8}, {0x80, 0, 0, 0}, {0, 0, 0, 0, 1}, {1, 0, 0, 0, 1}, {0xff, 0xff, 0xff, 0xff}} {
+		got, gerr := pm.toIfindex(v)
+		want, ok := ifindex[uint32(beUint64(v))]
+		if ok && len(v) <= 4 {
+			if gerr != nil || got != want {
+				t.Errorf("port %x: %d, %v; want %d", v, got, gerr, want)
+			}
+		} else if gerr == nil {
+			t.Errorf("port %x: %d, want an error", v, got)
+		}
+	}
+}
