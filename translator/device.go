@@ -73,11 +73,6 @@ type Device struct {
 	// 0 is defaultPreparseMin, and a negative value turns pre-parsing
 	// off. Tests set it before any Write.
 	preparseMin int
-	// preparseSplit is the fewest updates for which the pre-parse takes
-	// a helper goroutine (0: defaultPreparseSplit; negative: never), and
-	// preparseChunk the updates claimed at a time (0:
-	// defaultPreparseChunk). Tests set them before any Write.
-	preparseSplit, preparseChunk int
 	// afterPreparse, when not nil, runs between a Write's pre-parse
 	// (nil when there is none) and its taking mu: tests change the
 	// config there. Set before any Write.

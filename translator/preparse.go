@@ -1,9 +1,6 @@
 package translator
 
 import (
-	"runtime"
-	"sync/atomic"
-
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 )
 
@@ -12,15 +9,6 @@ import (
 // too short for another Write to overlap with, and the pre-parse's
 // bookkeeping would cost more than it saves.
 const defaultPreparseMin = 16
-
-// defaultPreparseSplit is the fewest updates for which the pre-parse
-// takes a helper goroutine (parseShared), and defaultPreparseChunk the
-// updates it and the Write claim at a time: a chunk is long next to a
-// claim, and a Write of 256 has four of them.
-const (
-	defaultPreparseSplit = 256
-	defaultPreparseChunk = 64
-)
 
 // preparsed is a Write's plain table-entry updates parsed before the
 // Write takes Device.mu, so that a Write parses while another one stages
@@ -52,14 +40,6 @@ type preparsed struct {
 	// canon records the values the parse may have canonicalised in
 	// place, as they were; each item's are canon[canon0:canon1].
 	canon []canonUndo
-	// preWorker is the calling goroutine's scratch; helper is the
-	// helper goroutine's (parseShared).
-	preWorker
-	helper preWorker
-}
-
-// preWorker is the scratch of one goroutine pre-parsing.
-type preWorker struct {
 	// enc is scratch for re-encoding canonicalised entries (the batch's
 	// is the locked Write's, and another Write may hold it).
 	enc []byte
@@ -94,9 +74,6 @@ type preItem struct {
 	state preState
 	// canon0 and canon1 bound the update's records in preparsed.canon.
 	canon0, canon1 int32
-	// del and delField are, for a DELETE, its Entry in preparsed.dels
-	// and where its Match starts in preparsed.delMatch.
-	del, delField int32
 }
 
 // canonUndo is a value of a TableEntry as it was before parsing.
@@ -146,17 +123,15 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, views []EntryV
 			}
 		}
 		t, op := preTable(u, wire, v, cfg, sc)
-		it := &p.items[i]
 		switch {
 		case t == nil:
 			continue
 		case op == opDelete:
-			it.state = preDelete
-			it.del, it.delField = int32(nDel), int32(nField)
+			p.items[i].state = preDelete
 			nDel++
 			nField += len(t.Fields)
 		default:
-			it.state = preWanted
+			p.items[i].state = preWanted
 		}
 	}
 	if cap(p.dels) < nDel {
@@ -166,156 +141,55 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, views []EntryV
 		p.delMatch = make([]FieldMatch, nField)
 	}
 	p.dels, p.delMatch = p.dels[:nDel], p.delMatch[:nField]
-	if wires != nil && len(updates) >= d.preparseSplitMin() && runtime.GOMAXPROCS(0) > 1 {
-		// Entries given by their wire alone first, on two cores.
-		p.parseShared(updates, wires, views, d.preparseChunkLen())
-	}
+	nDel, nField = 0, 0
 	for i := range p.items {
-		p.parseOne(i, updates, wires, views, &p.preWorker, true)
+		it := &p.items[i]
+		if it.state == preNone {
+			continue
+		}
+		te := updates[i].GetEntity().GetTableEntry()
+		var wire []byte
+		if wires != nil {
+			wire = wires[i]
+		}
+		var v *entryView
+		if te == nil {
+			// Given by its wire alone (preTable saw to it).
+			if views != nil {
+				v = &views[i].v
+			} else if v = &p.view; !v.parse(wire) {
+				it.state = preNone // decoded under the lock
+				continue
+			}
+		}
+		op := opDelete
+		var scratch *Entry
+		if it.state == preDelete {
+			scratch = &p.dels[nDel]
+			nDel++
+			n := len(cfg.Tables[tableIDOf(te, v)].Fields)
+			scratch.Match = p.delMatch[nField : nField : nField+n]
+			nField += n
+		} else if op = opInsert; updates[i].GetType() == p4v1.Update_MODIFY {
+			op = opModify
+		}
+		it.canon0 = int32(len(p.canon))
+		if v != nil {
+			// Nothing to put back: parsing leaves the wire alone.
+			it.canon1 = it.canon0
+			it.e, it.err = cfg.parseEntryView(v, wire, op, scratch, &p.enc, false)
+			if it.err == errNotPlain {
+				*it = preItem{} // parsed under the lock
+				continue
+			}
+		} else {
+			p.noteCanon(te)
+			it.canon1 = int32(len(p.canon))
+			it.e, it.err = cfg.parseTableEntryWire(te, wire, op, scratch, &p.enc, false)
+		}
+		it.state = preReady
 	}
 	return p
-}
-
-// preparseSplitMin is the fewest updates for which d's pre-parse takes
-// a helper goroutine.
-func (d *Device) preparseSplitMin() int {
-	switch n := d.preparseSplit; {
-	case n < 0:
-		return int(^uint(0) >> 1)
-	case n == 0:
-		return defaultPreparseSplit
-	default:
-		return n
-	}
-}
-
-// preparseChunkLen is the updates a pre-parse goroutine claims at a time.
-func (d *Device) preparseChunkLen() int {
-	if d.preparseChunk > 0 {
-		return d.preparseChunk
-	}
-	return defaultPreparseChunk
-}
-
-// parseOne pre-parses update i, when the first pass marked it and it is
-// not parsed yet, with w's scratch. Unless tree is set, it leaves alone
-// an update with a TableEntry: parsing one records its values in
-// p.canon, in update order (unwind), which only the calling goroutine,
-// last, may do. It touches nothing of p but update i's item and Entry
-// in dels, so that two goroutines may parse different updates at once.
-func (p *preparsed) parseOne(i int, updates []*p4v1.Update, wires [][]byte, views []EntryView, w *preWorker, tree bool) {
-	it := &p.items[i]
-	if it.state != preDelete && it.state != preWanted {
-		return
-	}
-	te := updates[i].GetEntity().GetTableEntry()
-	if te != nil && !tree {
-		return
-	}
-	var wire []byte
-	if wires != nil {
-		wire = wires[i]
-	}
-	var v *entryView
-	if te == nil {
-		// Given by its wire alone (preTable saw to it).
-		if views != nil {
-			v = &views[i].v
-		} else if v = &w.view; !v.parse(wire) {
-			it.state = preNone // decoded under the lock
-			return
-		}
-	}
-	op := opDelete
-	var scratch *Entry
-	if it.state == preDelete {
-		scratch = &p.dels[it.del]
-		n := int32(len(p.cfg.Tables[tableIDOf(te, v)].Fields))
-		scratch.Match = p.delMatch[it.delField : it.delField : it.delField+n]
-	} else if op = opInsert; updates[i].GetType() == p4v1.Update_MODIFY {
-		op = opModify
-	}
-	if v != nil {
-		// Nothing to put back: parsing leaves the wire alone.
-		it.canon0, it.canon1 = 0, 0
-		it.e, it.err = p.cfg.parseEntryView(v, wire, op, scratch, &w.enc, false)
-		if it.err == errNotPlain {
-			*it = preItem{} // parsed under the lock
-			return
-		}
-	} else {
-		it.canon0 = int32(len(p.canon))
-		p.noteCanon(te)
-		it.canon1 = int32(len(p.canon))
-		it.e, it.err = p.cfg.parseTableEntryWire(te, wire, op, scratch, &w.enc, false)
-	}
-	it.state = preReady
-}
-
-// preShare is the work of a pre-parse split with a helper goroutine
-// (parseShared). It is made for one pre-parse and never reused: a helper
-// that starts after the pre-parse is over finds no chunk left in it, and
-// touches nothing else.
-type preShare struct {
-	// next counts the chunks claimed, by either goroutine.
-	next atomic.Int32
-	// busy is 1 while the helper holds a chunk: it is set before the
-	// helper claims one.
-	busy atomic.Int32
-	// idle receives a token when the helper lets go of a chunk.
-	idle chan struct{}
-}
-
-// parseShared pre-parses the updates given by their wire alone with a
-// helper goroutine, by work stealing: both claim chunks of the updates
-// from a shared counter until none is left, and the caller then waits
-// only for the chunk the helper is parsing, if any. It never waits for a
-// helper that has not started: a goroutine woken on an idle core may
-// start a millisecond late, by which time the caller has parsed
-// everything alone. Chunks hold whole updates of p's items, which the
-// two parse apart with their own scratch (parseOne).
-func (p *preparsed) parseShared(updates []*p4v1.Update, wires [][]byte, views []EntryView, chunk int) {
-	n := int32((len(updates) + chunk - 1) / chunk)
-	sh := &preShare{idle: make(chan struct{}, 1)}
-	work := func(w *preWorker, c int32) {
-		lo := int(c) * chunk
-		for i := lo; i < min(lo+chunk, len(updates)); i++ {
-			p.parseOne(i, updates, wires, views, w, false)
-		}
-	}
-	go func() {
-		for {
-			// busy before the claim: a caller that finds no chunk
-			// left and then busy 0 knows that any claim the helper
-			// makes from then on fails.
-			sh.busy.Store(1)
-			c := sh.next.Add(1) - 1
-			if c >= n {
-				sh.busy.Store(0)
-				select {
-				case sh.idle <- struct{}{}:
-				default:
-				}
-				return
-			}
-			work(&p.helper, c)
-			sh.busy.Store(0)
-			select {
-			case sh.idle <- struct{}{}:
-			default:
-			}
-		}
-	}()
-	for {
-		c := sh.next.Add(1) - 1
-		if c >= n {
-			break
-		}
-		work(&p.preWorker, c)
-	}
-	for sh.busy.Load() != 0 {
-		<-sh.idle
-	}
 }
 
 // tableIDOf returns the table id of te, or of v when te is nil.

@@ -12,7 +12,6 @@ import (
 	p4configv1 "github.com/p4lang/p4runtime/go/p4/config/v1"
 	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 	"google.golang.org/protobuf/encoding/prototext"
-	"google.golang.org/protobuf/proto"
 )
 
 // failBackend fails the op it is told to, counting every op it is handed
@@ -591,53 +590,4 @@ func TestPreparseThreshold(t *testing.T) {
 		}
 	}
 	off.Write(preBatch(2, 64), p4v1.WriteRequest_CONTINUE_ON_ERROR, nil)
-}
-
-// TestPreparseShared: a pre-parse split between the Write and a helper
-// goroutine (chunks of a few updates, so that both take some) gives
-// what parsing under the lock gives, for updates given by their wire
-// alone with and without views, and for trees mixed in (which the Write
-// parses alone). Run with -race.
-func TestPreparseShared(t *testing.T) {
-	for seed := range uint64(8) {
-		for _, mode := range []string{"views", "wires", "mixed"} {
-			t.Run(fmt.Sprintf("seed%d/%s", seed, mode), func(t *testing.T) {
-				ups := preBatch(seed, 300)
-				b, err := proto.Marshal(&p4v1.WriteRequest{Updates: ups})
-				if err != nil {
-					t.Fatal(err)
-				}
-				var runs [2]string
-				for k, split := range []bool{true, false} {
-					d, _ := preDevice(t, wireP4InfoDigest, split)
-					preBase(t, d)
-					if split {
-						d.preparseSplit, d.preparseChunk = 1, 3
-					}
-					var again p4v1.WriteRequest
-					if err := proto.Unmarshal(b, &again); err != nil {
-						t.Fatal(err)
-					}
-					lups, wires, views, scribble := lazyUpdates(t, b, again.GetUpdates(), mode == "views")
-					switch mode {
-					case "wires":
-						views = nil
-					case "mixed":
-						for i, w := range wires {
-							if w != nil && lups[i].GetEntity() == nil && i%3 == 0 {
-								lups[i] = &p4v1.Update{Type: lups[i].GetType(), Entity: &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{TableEntry: aliasDecode(t, w)}}}
-							}
-						}
-						views = nil
-					}
-					errs, err := d.WriteParsed(lups, wires, views, p4v1.WriteRequest_CONTINUE_ON_ERROR, nil)
-					scribble()
-					runs[k] = errStrings(errs, err) + "\n" + storeText(d)
-				}
-				if runs[0] != runs[1] {
-					t.Fatalf("split pre-parse:\n%s\nunder the lock:\n%s", runs[0], runs[1])
-				}
-			})
-		}
-	}
 }
