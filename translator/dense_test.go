@@ -22,3 +22,22 @@ func TestDenseByID(t *testing.T) {
 		}
 	}
 }
+
+// TestActionRef: the scan of a table's action ids finds what
+// Table.Actions holds, and nothing for other ids, in every table of the
+// test pipelines.
+func TestActionRef(t *testing.T) {
+	for _, p := range viewPipelines(t) {
+		for _, tbl := range p.TableOrder {
+			ids := []uint32{0, 1, ^uint32(0)}
+			for id := range p.Actions {
+				ids = append(ids, id, id+1)
+			}
+			for _, id := range ids {
+				if got, want := tbl.actionRef(id), tbl.Actions[id]; got != want {
+					t.Errorf("table %s: actionRef(%#x) = %v, want %v", tbl.Name, id, got, want)
+				}
+			}
+		}
+	}
+}

@@ -125,7 +125,11 @@ type Table struct {
 	// fieldDense is fieldByID as a slice indexed by id, for the small
 	// ids P4Info gives fields (denseByID): every entry written looks
 	// its fields up.
-	fieldDense    []*MatchField
+	fieldDense []*MatchField
+	// actionIDs holds the ids of ActionOrder's actions, in its order:
+	// a table has a few actions, and every entry written looks its
+	// action up (actionRef).
+	actionIDs     []uint32
 	needsPriority bool
 	// initialFromP4Info: InitialDefault came from the P4Info's
 	// initial_default_action (not a fallback).
@@ -586,6 +590,7 @@ func compileTable(p *Pipeline, t *p4configv1.Table, nt newTypes, directOf map[ui
 		}
 		tbl.Actions[act.ID] = ar
 		tbl.ActionOrder = append(tbl.ActionOrder, ar)
+		tbl.actionIDs = append(tbl.actionIDs, act.ID)
 	}
 	if id := t.GetConstDefaultActionId(); id != 0 {
 		ar := tbl.Actions[id]

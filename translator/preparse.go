@@ -69,8 +69,10 @@ const (
 
 // preItem is the pre-parse of one update.
 type preItem struct {
-	e     *Entry
-	err   error
+	e   *Entry
+	err error
+	// t is the update's table, which the first pass looked up.
+	t     *Table
 	state preState
 	// canon0 and canon1 bound the update's records in preparsed.canon.
 	canon0, canon1 int32
@@ -133,6 +135,7 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, views []EntryV
 		default:
 			p.items[i].state = preWanted
 		}
+		p.items[i].t = t
 	}
 	if cap(p.dels) < nDel {
 		p.dels = make([]Entry, nDel)
@@ -167,7 +170,11 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, views []EntryV
 		if it.state == preDelete {
 			scratch = &p.dels[nDel]
 			nDel++
-			n := len(cfg.Tables[tableIDOf(te, v)].Fields)
+			t := it.t
+			if id := tableIDOf(te, v); t.ID != id {
+				t = cfg.Tables[id] // a guard: both passes read the id alike
+			}
+			n := len(t.Fields)
 			scratch.Match = p.delMatch[nField : nField : nField+n]
 			nField += n
 		} else if op = opInsert; updates[i].GetType() == p4v1.Update_MODIFY {
@@ -177,7 +184,7 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, views []EntryV
 		if v != nil {
 			// Nothing to put back: parsing leaves the wire alone.
 			it.canon1 = it.canon0
-			it.e, it.err = cfg.parseEntryView(v, wire, op, scratch, &p.enc, false)
+			it.e, it.err = cfg.parseEntryViewIn(it.t, v, wire, op, scratch, &p.enc, false)
 			if it.err == errNotPlain {
 				*it = preItem{} // parsed under the lock
 				continue

@@ -338,10 +338,20 @@ var errNotPlain = errors.New("not a plain table entry")
 // tree). It does not change v. The Entry keeps nothing of wire or v,
 // but for a DELETE, whose key is never stored.
 func (p *Pipeline) parseEntryView(v *entryView, wire []byte, op writeOp, scratch *Entry, enc *[]byte, reparse bool) (*Entry, error) {
+	return p.parseEntryViewIn(nil, v, wire, op, scratch, enc, reparse)
+}
+
+// parseEntryViewIn is parseEntryView for a caller that may have looked
+// the table up already: t, when it is not nil and has v's table id, is
+// taken for p.Tables[v.tableID] (the pre-parse has it from its first
+// pass).
+func (p *Pipeline) parseEntryViewIn(t *Table, v *entryView, wire []byte, op writeOp, scratch *Entry, enc *[]byte, reparse bool) (*Entry, error) {
 	if v.tableID == 0 {
 		return nil, errorf(ErrInvalid, "table_id 0 is only valid in wildcard reads")
 	}
-	t := p.Tables[v.tableID]
+	if t == nil || t.ID != v.tableID {
+		t = p.Tables[v.tableID]
+	}
 	if t == nil {
 		return nil, errorf(ErrInvalid, "table id %#x is not a table of the pipeline%s", v.tableID, p.kindHint(v.tableID))
 	}

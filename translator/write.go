@@ -197,6 +197,12 @@ type batch struct {
 	// them.
 	views []EntryView
 	view  entryView
+	// tsOf and ts are the last table an entry was staged into and its
+	// state in the store: a Write's entries are mostly of one table,
+	// and the store does not change tables under a Write (it holds
+	// Device.mu).
+	tsOf *Table
+	ts   *tableState
 }
 
 func (w *batch) fail(i int, err error) {
@@ -619,7 +625,11 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	// The slot's entry, looked up once here for the store (a DELETE or
 	// MODIFY would otherwise look its string key up twice); an INSERT
 	// into an indirect table does not need it.
-	ts := w.d.st.tables[t.ID]
+	ts := w.ts
+	if w.tsOf != t {
+		ts = w.d.st.tables[t.ID]
+		w.tsOf, w.ts = t, ts
+	}
 	var prev *Entry
 	if !e.IsDefault && (op != opInsert || t.Profile == nil) {
 		prev = ts.entries[e.skey]
