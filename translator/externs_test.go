@@ -485,14 +485,7 @@ func TestRestoreExterns(t *testing.T) {
 		`type: INSERT entity { packet_replication_engine_entry { clone_session_entry { session_id: 9 replicas { egress_port: 1 } class_of_service: 3 packet_length_bytes: 64 } } }`,
 		`type: MODIFY entity { value_set_entry { value_set_id: 0x03000002 members { match { field_id: 1 ternary { value: "\x06" mask: "\x0f" } } match { field_id: 2 exact { value: "\x01" } } } } }`,
 	)
-	want := fuzzState(t, d)
-	r := NewDevice(&snapBackend{snap: snapshotOf(t, d)})
-	if ok, err := r.Restore(); !ok || err != nil {
-		t.Fatalf("Restore: %v, %v", ok, err)
-	}
-	if got := fuzzState(t, r); got != want {
-		t.Errorf("restored state differs:\n got %s\nwant %s", got, want)
-	}
+	r := restoreCopy(t, d)
 	oneShot := r.st.tables[0x02000005].entries
 	for _, e := range oneShot {
 		orig := d.st.tables[0x02000005].entries[e.skey]
@@ -628,6 +621,20 @@ func TestRestoreCompactsEntries(t *testing.T) {
 		`type: INSERT entity { table_entry { table_id: 0x02000001 match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 0x01000004 } } controller_metadata: 7 metadata: "m" } }`,
 		`type: INSERT entity { table_entry { table_id: 0x02000001 match { field_id: 1 exact { value: "\x02" } } action { action { action_id: 0x01000004 } } meter_config { cir: 1 cburst: 1 pir: 3 pburst: 3 } } }`,
 	)
+	r := restoreCopy(t, d)
+	// The direct meter config lives in the entry (Direct), not in its
+	// Read form, so both are kept as wire.
+	for _, e := range r.st.tables[0x02000001].entries {
+		if e.wire == nil || e.proto != nil {
+			t.Errorf("entry %x: not kept as wire after the restore", e.Match[0].Value)
+		}
+	}
+}
+
+// restoreCopy restores a new Device from a snapshot of d's backend
+// state, as a restarted daemon would, and checks it holds what d holds.
+func restoreCopy(t *testing.T, d *Device) *Device {
+	t.Helper()
 	want := fuzzState(t, d)
 	r := NewDevice(&snapBackend{snap: snapshotOf(t, d)})
 	if ok, err := r.Restore(); !ok || err != nil {
@@ -636,11 +643,5 @@ func TestRestoreCompactsEntries(t *testing.T) {
 	if got := fuzzState(t, r); got != want {
 		t.Errorf("restored state differs:\n got %s\nwant %s", got, want)
 	}
-	// The direct meter config lives in the entry (Direct), not in its
-	// Read form, so both are kept as wire.
-	for _, e := range r.st.tables[0x02000001].entries {
-		if e.wire == nil || e.proto != nil {
-			t.Errorf("entry %x: not kept as wire after the restore", e.Match[0].Value)
-		}
-	}
+	return r
 }
