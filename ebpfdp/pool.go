@@ -41,15 +41,17 @@ func (ts *tableState) poolUsage() (capacity, used uint32) {
 	return atomic.LoadUint32(ts.poolWord(0)), atomic.LoadUint32(ts.poolWord(1))
 }
 
-// releaseSlot gives one slot back (never below zero).
+// releaseSlot gives one slot back (never below zero). A count above the
+// capacity is a datapath release that went below zero and is about to
+// take it back (p4tc_pool_release): nothing to give back then either.
 func (ts *tableState) releaseSlot() {
 	if ts.poolMem == nil {
 		return
 	}
-	w := ts.poolWord(1)
+	w, c := ts.poolWord(1), atomic.LoadUint32(ts.poolWord(0))
 	for {
 		v := atomic.LoadUint32(w)
-		if v == 0 || atomic.CompareAndSwapUint32(w, v, v-1) {
+		if v == 0 || v > c || atomic.CompareAndSwapUint32(w, v, v-1) {
 			return
 		}
 	}

@@ -227,11 +227,13 @@ struct p4tc_pool {
  * never leaving used below zero: should used ever be undercounted (an entry
  * created or deleted while p4tcd recounted the pool after a restart), a
  * plain decrement would wrap it and the pool would look full for good. A
- * decrement that finds zero is taken back at once (BPF atomics with fetch,
- * -mcpu=v3); a create racing with it may see the pool full once. */
+ * decrement that finds zero or less is taken back at once (BPF atomics with
+ * fetch, -mcpu=v3): "or less" because two releases racing at zero see 0 and
+ * then -1, and both must take theirs back. A create racing with them may
+ * see the pool full once. */
 static __always_inline void p4tc_pool_release(struct p4tc_pool *pool)
 {
-	if (__sync_fetch_and_sub(&pool->used, 1) == 0)
+	if ((__s32)__sync_fetch_and_sub(&pool->used, 1) <= 0)
 		__sync_fetch_and_add(&pool->used, 1);
 }
 
