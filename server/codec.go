@@ -52,6 +52,11 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if !ok {
 		return c.fallback.Unmarshal(data, v)
 	}
+	if !heldRoom() {
+		// Nowhere to keep the wires and views the Write would need
+		// (heldParts): decode the request the generic way at once.
+		return c.fallback.Unmarshal(data, v)
+	}
 	r := requests.Get().(*request)
 	// A copy of our own: bytes fields may alias it.
 	b := r.buf[:0]
@@ -62,9 +67,10 @@ func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 		b = append(b, d.ReadOnlyData()...)
 	}
 	r.buf = b
-	// A request that cannot be held must be decoded whole: the table
-	// entries left undecoded are only in r (heldParts).
-	if err := r.decode(b, wr); err == nil && r.hold(wr) {
+	// A request that cannot be held (the map filled up since heldRoom)
+	// must be decoded whole: the table entries left undecoded are only
+	// in r (heldParts).
+	if err := decodeWriteRequest(b, wr, r); err == nil && r.hold(wr) {
 		return nil
 	}
 	proto.Reset(wr)
@@ -105,14 +111,23 @@ var requests = sync.Pool{New: func() any { return &request{temp: &decoder{}} }}
 
 // held maps each WriteRequest decoded into reusable memory to that memory,
 // until Server.Write is done with it. It is bounded: a WriteRequest whose
-// Write never runs (an interceptor that refuses it) just never returns its
-// memory, and once maxHeld are held, new ones are not.
+// Write never runs (an interceptor that refuses it without calling the
+// handler) never returns its memory, and once maxHeld are held, new
+// requests are decoded by proto.Unmarshal, without reuse and without the
+// single-pass parse of plain entries.
 var held struct {
 	sync.Mutex
 	m map[*p4v1.WriteRequest]*request
 }
 
 const maxHeld = 1024
+
+// heldRoom reports whether held can take another request.
+func heldRoom() bool {
+	held.Lock()
+	defer held.Unlock()
+	return len(held.m) < maxHeld
+}
 
 // hold records that wr lives in r, which release gives back for reuse,
 // and reports whether it could (maxHeld).
@@ -129,16 +144,10 @@ func (r *request) hold(wr *p4v1.WriteRequest) bool {
 	return true
 }
 
-// heldWires returns the table entry encodings of wr's updates (see
-// request.wires) when wr lives in reusable memory, nil otherwise. Until
-// release, wr's memory is only the caller's.
-func heldWires(wr *p4v1.WriteRequest) [][]byte {
-	wires, _ := heldParts(wr)
-	return wires
-}
-
-// heldParts is heldWires with the views of the updates left undecoded
-// (request.views).
+// heldParts returns the table entry encodings of wr's updates (see
+// request.wires) and the views of those left undecoded (request.views)
+// when wr lives in reusable memory, nil otherwise. Until release, wr's
+// memory is only the caller's.
 func heldParts(wr *p4v1.WriteRequest) ([][]byte, []translator.EntryView) {
 	held.Lock()
 	r := held.m[wr]
@@ -161,14 +170,18 @@ func release(wr *p4v1.WriteRequest) {
 	}
 }
 
-// maxReused bounds the updates of a request whose memory is reused: the
-// pool keeps what it holds until the GC empties it, and a rare giant
-// request should not stay that long.
-const maxReused = 1 << 16
+// maxReused and maxReusedBytes bound the updates and the size of a
+// request whose memory is reused: the pool keeps what it holds until the
+// GC empties it (rarely, under a heap floor), and a rare giant request
+// should not stay that long.
+const (
+	maxReused      = 1 << 16
+	maxReusedBytes = 16 << 20
+)
 
 // reuse empties r and returns it to the pool.
 func (r *request) reuse() {
-	if cap(r.updates) > maxReused {
+	if cap(r.updates) > maxReused || cap(r.buf) > maxReusedBytes {
 		return
 	}
 	r.temp.reset()
@@ -177,11 +190,6 @@ func (r *request) reuse() {
 	clear(r.wires)
 	r.wires = r.wires[:0]
 	requests.Put(r)
-}
-
-// decode decodes a WriteRequest into r's memory.
-func (r *request) decode(b []byte, wr *p4v1.WriteRequest) error {
-	return decodeWriteRequest(b, wr, r)
 }
 
 // slabChunk is the number of values a slab allocates at once.
@@ -483,7 +491,7 @@ func (r *request) update(b []byte, view *translator.EntryView) (*p4v1.Update, []
 // is exactly one plain table entry, parsed into view, nil otherwise.
 func plainEntry(b []byte, view *translator.EntryView) []byte {
 	num, typ, _, val, rest, err := field(b)
-	if err != nil || len(rest) > 0 || num != 2 || typ != protowire.BytesType || val == nil || !view.Parse(val) {
+	if err != nil || len(rest) > 0 || num != 2 || typ != protowire.BytesType || !view.Parse(val) {
 		return nil
 	}
 	return val

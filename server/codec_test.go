@@ -345,3 +345,10 @@ func TestCodecDecodesWholeWhenNotHeld(t *testing.T) {
 		t.Errorf("decoded with the held map full:\n%v\nwant\n%v", &got, want)
 	}
 }
+
+// heldWires returns the table entry encodings of wr's updates when wr
+// lives in reusable memory (heldParts).
+func heldWires(wr *p4v1.WriteRequest) [][]byte {
+	wires, _ := heldParts(wr)
+	return wires
+}

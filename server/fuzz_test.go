@@ -156,7 +156,8 @@ func seedWrites(e *testEnv) []*p4v1.WriteRequest {
 // FuzzWriteRequest calls Server.Write, without gRPC, with arbitrary
 // WriteRequest bytes: as they are (device, role and election checks) and
 // then with the device, a known role and the primary's election id (the
-// updates reach the device). It must never panic, must answer a status
+// updates reach the device), once decoded by proto.Unmarshal and once, on
+// a second server, by the server's codec; both must answer alike. It must never panic, must answer a status
 // gRPC can send with one error per update, and must leave every stored
 // entry readable.
 func FuzzWriteRequest(f *testing.F) {

@@ -105,7 +105,7 @@ var undecodedEntry = &p4v1.Entity{Entity: &p4v1.Entity_TableEntry{}}
 // write records a Write RPC. errs are the per-update results (nil: all
 // succeeded or the batch was refused) and err the status the RPC returns;
 // updates are counted only when the batch reached the device. wires are
-// req's (heldWires).
+// req's (heldParts).
 func (m *metrics) write(req *p4v1.WriteRequest, wires [][]byte, errs []error, err error, d time.Duration) {
 	if m == nil {
 		return

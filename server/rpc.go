@@ -45,8 +45,10 @@ func (s *Server) write(req *p4v1.WriteRequest, wires [][]byte, views []translato
 	if err != nil {
 		return nil, err
 	}
-	// Given the wires, the translator keeps nothing of req, which
-	// release can then hand to the next request whole.
+	// Given the wires (a request the codec held), the translator keeps
+	// nothing of req, which release can then hand to the next request
+	// whole; without them it keeps copies or the tree itself (a request
+	// proto.Unmarshal decoded, which nothing reuses).
 	errs, err := s.dev.WriteParsed(req.GetUpdates(), wires, views, req.GetAtomicity(), sc)
 	if err != nil {
 		return nil, toStatus(err)

@@ -23,7 +23,11 @@ const APIVersion = "1.5.0"
 // ONOS use 256 MiB; P4Runtime §"gRPC Server Maximum Receive Message Size").
 const MaxMessageSize = 256 << 20
 
-// GRPCOptions are the grpc.ServerOptions a P4Runtime server needs.
+// GRPCOptions are the grpc.ServerOptions a P4Runtime server needs. They
+// include the server's codec, which decodes Write requests into memory
+// that Server.Write gives back: an interceptor added to them must call the
+// handler of every Write it lets decode (or refuse it before decoding), or
+// that memory stays taken (see held in codec.go).
 func GRPCOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(MaxMessageSize),
