@@ -146,7 +146,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 		return nil
 	})
 	cfg.gcMinHeap = gcfloor.DefaultMin
-	fs.Func("gc-min-heap", "heap size below which the Go GC does not collect (bytes, or with a KiB/MiB/GiB suffix; 0: none); spares a small heap a collection every few Writes (README, Performance) (default 64MiB)", func(s string) (err error) {
+	fs.Func("gc-min-heap", fmt.Sprintf("heap size below which the Go GC does not collect (bytes, or with a KiB/MiB/GiB suffix; 0: none); spares a small heap a collection every few Writes (README, Performance) (default %dMiB)", gcfloor.DefaultMin>>20), func(s string) (err error) {
 		cfg.gcMinHeap, err = parseSize(s)
 		return err
 	})

@@ -17,8 +17,9 @@
 // never touches, which the collector counts as live data but never scans
 // and the kernel never backs with memory. The heap goal is then
 // (live + ballast) × (1 + GOGC/100): at least the floor for a small heap,
-// and only the ballast more than without one for a large heap, with no
-// feedback to go wrong.
+// and the floor more than without one for a large heap (of which the
+// ballast is address space only: the heap's memory may grow by floor −
+// ballast, the garbage collected later), with no feedback to go wrong.
 //
 // The ballast is untouched memory only when it comes from address space the
 // heap never used: start the floor early, before the heap has grown and

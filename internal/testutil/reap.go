@@ -94,7 +94,7 @@ func ownerPID(name, prefix string) (int, bool) {
 		return 0, false
 	}
 	p, random, ok := strings.Cut(rest, "-")
-	if !ok || len(random) < randomLen || strings.Trim(random, "0123456789abcdef") != "" {
+	if !ok || len(random) != randomLen || strings.Trim(random, "0123456789abcdef") != "" {
 		return 0, false
 	}
 	for _, c := range p {

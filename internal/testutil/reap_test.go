@@ -29,6 +29,7 @@ func TestOwnerPID(t *testing.T) {
 		{"p4t-+12-abcdef", nsPrefix, 0, false},
 		{"p4t-12-ABCDEF", nsPrefix, 0, false},
 		{"p4t-12-abcde", nsPrefix, 0, false},
+		{"p4t-12-abcdef00", nsPrefix, 0, false}, // not the random part ownedName writes
 		{"other-12-abcdef", nsPrefix, 0, false},
 	} {
 		pid, ok := ownerPID(tc.name, tc.prefix)
