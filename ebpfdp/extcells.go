@@ -266,7 +266,7 @@ func (x *extState) readRegisters(cells []translator.RegisterCell) error {
 			all, ok := bufs[rp.r.ID]
 			if !ok {
 				var err error
-				if all, err = readArray(m, rp.cells, rp.size); err != nil {
+				if all, err = readArray(m, rp.cells, rp.size, false); err != nil {
 					return fmt.Errorf("register %s: %w", c.Register.Name, err)
 				}
 				bufs[rp.r.ID] = all
@@ -283,14 +283,21 @@ func (x *extState) readRegisters(cells []translator.RegisterCell) error {
 	return nil
 }
 
-// readArray reads every cell of an array map.
-func readArray(m *ebpf.Map, cells uint32, size int) ([]byte, error) {
+// readArray reads every cell of an array map. With lock, each cell is
+// read under its spin lock (BPF_F_LOCK, which the kernel accepts for
+// batch lookups of maps whose value holds a bpf_spin_lock), so that no
+// half-updated cell (a meter's buckets mid-packet) is read.
+func readArray(m *ebpf.Map, cells uint32, size int, lock bool) ([]byte, error) {
 	out := make([]byte, int(cells)*size)
 	keys := make([]uint32, cellBatch)
 	vals := make([]byte, cellBatch*size)
+	var opts *ebpf.BatchOptions
+	if lock {
+		opts = &ebpf.BatchOptions{ElemFlags: uint64(ebpf.LookupLock)}
+	}
 	var cursor ebpf.MapBatchCursor
 	for {
-		n, err := m.BatchLookup(&cursor, keys, rows(vals, size), nil)
+		n, err := m.BatchLookup(&cursor, keys, rows(vals, size), opts)
 		for i := 0; i < n; i++ {
 			if k := keys[i]; k < cells {
 				copy(out[int(k)*size:], vals[i*size:(i+1)*size])

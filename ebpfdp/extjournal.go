@@ -124,7 +124,7 @@ func (x *extState) journalArray(m *ebpf.Map, cells uint32, lock bool) error {
 		return err
 	}
 	size := int(m.ValueSize())
-	all, err := readArray(m, cells, size)
+	all, err := readArray(m, cells, size, lock)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}

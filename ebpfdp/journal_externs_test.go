@@ -283,3 +283,35 @@ func TestJournalExternRecords(t *testing.T) {
 		t.Errorf("header counts %d changes, want 4 (a record, a row, two cells)", got)
 	}
 }
+
+// readArray with lock reads a spin-locked meter map as a batch under
+// BPF_F_LOCK (what journalArray does for a meter write without index):
+// the kernel takes the flag, and the cells read are those a per-cell
+// locked lookup returns.
+func TestPrivilegedReadArrayLocked(t *testing.T) {
+	testutil.Privileged(t)
+	sw := newExternCutSwitch(t)
+	m1 := &p4test.MeterConfig{CIR: 1 << 20, CBurst: 1 << 12, PIR: 1 << 21, PBurst: 1 << 13}
+	m2 := &p4test.MeterConfig{CIR: 100, CBurst: 10, PIR: 200, PBurst: 20}
+	if err := p4test.Write(sw.dev, p4test.Meter(mtrPolicer, -1, m1), p4test.Meter(mtrPolicer, 3, m2)); err != nil {
+		t.Fatal(err)
+	}
+	x := sw.b.cur.ext
+	mp, mm := x.plan.meterByID[mtrPolicer], x.meters[mtrPolicer]
+	if mp == nil || mm == nil {
+		t.Fatal("no meter map for policer")
+	}
+	all, err := readArray(mm, mp.cells, meterSize, true)
+	if err != nil {
+		t.Fatalf("locked batch read: %v", err)
+	}
+	cell := make([]byte, meterSize)
+	for i := range mp.cells {
+		if err := mm.LookupWithFlags(i, cell, ebpf.LookupLock); err != nil {
+			t.Fatalf("locked lookup of cell %d: %v", i, err)
+		}
+		if got := all[int(i)*meterSize : int(i+1)*meterSize]; !slices.Equal(got, cell) {
+			t.Fatalf("cell %d: batch read % x, lookup % x", i, got, cell)
+		}
+	}
+}
