@@ -20,6 +20,8 @@ func TestTablesHeaderGolden(t *testing.T) {
 		{ctP4Info, ctJSON, ctDir + "/conntrack_tables.h"},
 		{kindsP4Info, kindsJSON, "testdata/kinds_tables.h"},
 		{ecmpP4Info, ecmpJSON, ecmpDir + "/ecmp_tables.h"},
+		{ctP4Info, "testdata/ctcrud.json", "testdata/ctcrud_tables.h"},
+		{"testdata/xtss.p4info.txt", "testdata/xtss.json", "testdata/xtss_tables.h"},
 	} {
 		c, err := p4test.Compile(tc.p4info, tc.json, nil)
 		if err != nil {
@@ -40,7 +42,7 @@ func TestTablesHeaderGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(buf.Bytes(), want) {
-			t.Errorf("%s is stale: run go test ./ebpfdp -run TestTablesHeaderGolden -update (then make -C examples/l3router)", tc.golden)
+			t.Errorf("%s is stale: run go test ./ebpfdp -run TestTablesHeaderGolden -update (then make generate-bpf to rebuild the objects)", tc.golden)
 		}
 	}
 }
