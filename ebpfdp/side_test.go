@@ -186,3 +186,97 @@ func TestPrivilegedSideRecordCount(t *testing.T) {
 	sw.write(t, p4test.Delete(nh(3, "")))
 	records(0)
 }
+
+// TestNeedsSideMatchesSaved checks needsSide, which repeats by hand the
+// fields of Saved that a map entry cannot hold, against a predicate on
+// e.Saved() itself (its definition before it skipped building the
+// SavedEntry): an entry needs a side record when its SavedEntry differs
+// from a plain one in anything but what the map entry holds. Each field
+// is set in turn on an entry the Device translated; a SavedEntry field
+// this test does not know fails it, so that a new field cannot silently
+// drop side records.
+func TestNeedsSideMatchesSaved(t *testing.T) {
+	// What the map entry (key, value, action) holds, and what only a side
+	// record does (each set below).
+	mapHeld := []string{"TableID", "Match", "Priority", "IsDefault", "ActionID", "Params", "Member", "Group"}
+	sideOnly := []string{"ControllerMetadata", "Metadata", "IdleTimeoutNs", "Const", "Origin", "Placement", "Meter", "OneShot"}
+	st := reflect.TypeFor[translator.SavedEntry]()
+	for i := range st.NumField() {
+		if f := st.Field(i).Name; !slices.Contains(mapHeld, f) && !slices.Contains(sideOnly, f) {
+			t.Errorf("SavedEntry.%s is new: make needsSide see it if the map entry cannot hold it, and list it here", f)
+		}
+	}
+	plainSaved := translator.SavedEntry{Origin: translator.OriginController, Placement: translator.PlaceBoth}
+	savedNeeds := func(e *translator.Entry) bool {
+		se := e.Saved()
+		v := reflect.ValueOf(&se).Elem()
+		for _, f := range mapHeld {
+			v.FieldByName(f).SetZero()
+		}
+		if len(se.Metadata) == 0 {
+			se.Metadata = nil
+		}
+		if len(se.OneShot) == 0 {
+			se.OneShot = nil
+		}
+		return !reflect.DeepEqual(se, plainSaved)
+	}
+
+	rec := &recorder{Backend: translator.NewNoneBackend()}
+	dev := translator.NewDevice(rec)
+	if err := dev.SetPipeline(p4test.Commit, l3Pipeline(t)); err != nil {
+		t.Fatal(err)
+	}
+	nh := func(id uint16) p4test.Entry {
+		return p4test.Entry{Table: tblNexthop, Match: []p4test.Match{p4test.Exact(1, u16(id))},
+			Action: actForward, Params: [][]byte{macA, macR, u32(1)}}
+	}
+	cookie, meta := nh(2), nh(3)
+	cookie.ControllerMetadata = 99
+	meta.Metadata = []byte("m")
+	if err := p4test.Write(dev, p4test.Insert(nh(1)), p4test.Insert(cookie), p4test.Insert(meta)); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.ops) != 3 {
+		t.Fatalf("%d ops recorded, want 3", len(rec.ops))
+	}
+	plain := rec.ops[0].Entry
+	with := func(set func(e *translator.Entry)) *translator.Entry {
+		e := *plain
+		set(&e)
+		return &e
+	}
+	for _, tc := range []struct {
+		name string
+		e    *translator.Entry
+		want bool
+	}{
+		{"plain", plain, false},
+		{"controller metadata", rec.ops[1].Entry, true},
+		{"metadata", rec.ops[2].Entry, true},
+		{"idle timeout", with(func(e *translator.Entry) { e.IdleTimeoutNs = 5e9 }), true},
+		{"const", with(func(e *translator.Entry) { e.Const = true }), true},
+		{"origin", with(func(e *translator.Entry) { e.Origin = translator.OriginDatapath }), true},
+		{"placement sw", with(func(e *translator.Entry) { e.Placement = translator.PlaceSW }), true},
+		{"placement hw", with(func(e *translator.Entry) { e.Placement = translator.PlaceHW }), true},
+		{"direct counter only", with(func(e *translator.Entry) {
+			e.Direct = &translator.DirectResources{Counter: translator.CounterData{Packets: 1}}
+		}), false},
+		{"meter", with(func(e *translator.Entry) {
+			e.Direct = &translator.DirectResources{Meter: &translator.MeterConfig{CIR: 1, CBurst: 1, PIR: 2, PBurst: 2}}
+		}), true},
+		{"member", with(func(e *translator.Entry) { e.Action, e.Indirect = nil, &translator.IndirectAction{Member: 4} }), false},
+		{"empty one-shot", with(func(e *translator.Entry) {
+			e.Indirect = &translator.IndirectAction{Group: 7, OneShot: &translator.ActionSet{}}
+		}), false},
+		{"one-shot", with(func(e *translator.Entry) {
+			e.Indirect = &translator.IndirectAction{Group: 7, OneShot: &translator.ActionSet{
+				Actions: []translator.SetAction{{Action: plain.Action, Weight: 1, Member: 9}}}}
+		}), true},
+	} {
+		got, old := needsSide(tc.e), savedNeeds(tc.e)
+		if got != old || got != tc.want {
+			t.Errorf("%s: needsSide %v, on Saved() %v; want %v", tc.name, got, old, tc.want)
+		}
+	}
+}
