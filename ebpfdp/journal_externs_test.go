@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
 	"github.com/p4tcd/p4tcd/internal/p4test"
 	"github.com/p4tcd/p4tcd/internal/testutil"
@@ -171,11 +170,11 @@ func TestPrivilegedJournalCutExterns(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		atom p4v1.WriteRequest_Atomicity
+		atom p4test.Atomicity
 		us   []p4test.Update
 	}{
 		{"mixed", p4test.ContinueOnError, mixed},
-		{"rollback-on-error", p4v1.WriteRequest_ROLLBACK_ON_ERROR, failing},
+		{"rollback-on-error", p4test.RollbackOnError, failing},
 		{"externs-only", p4test.ContinueOnError, externsOnly},
 	} {
 		t.Run(tc.name, func(t *testing.T) { sw.cutEverywhere(t, nil, tc.atom, tc.us) })

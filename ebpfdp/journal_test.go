@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/cilium/ebpf"
-	p4v1 "github.com/p4lang/p4runtime/go/p4/v1"
 
 	"github.com/p4tcd/p4tcd/internal/p4test"
 	"github.com/p4tcd/p4tcd/internal/testutil"
@@ -135,7 +134,7 @@ func (sw *cutSwitch) restart(t *testing.T) {
 
 // write writes updates as a role with the given placement (nil: the
 // tables'), and reports whether p4tcd died during the Write.
-func (sw *cutSwitch) write(t *testing.T, sc *translator.Scope, atom p4v1.WriteRequest_Atomicity, us []p4test.Update) (crashed bool) {
+func (sw *cutSwitch) write(t *testing.T, sc *translator.Scope, atom p4test.Atomicity, us []p4test.Update) (crashed bool) {
 	t.Helper()
 	defer func() {
 		if r := recover(); r != nil {
@@ -339,13 +338,13 @@ func TestPrivilegedJournalCutBatch(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		sc   *translator.Scope
-		atom p4v1.WriteRequest_Atomicity
+		atom p4test.Atomicity
 		us   []p4test.Update
 	}{
 		{"mixed", nil, p4test.ContinueOnError, mixed},
 		{"placed-hw", placed(translator.PlaceHW), p4test.ContinueOnError, inserts(90)},
 		{"placed-sw", placed(translator.PlaceSW), p4test.ContinueOnError, inserts(91)},
-		{"rollback-on-error", nil, p4v1.WriteRequest_ROLLBACK_ON_ERROR, failing},
+		{"rollback-on-error", nil, p4test.RollbackOnError, failing},
 	} {
 		t.Run(tc.name, func(t *testing.T) { sw.cutEverywhere(t, tc.sc, tc.atom, tc.us) })
 		// The next case starts from what this one left.
@@ -360,7 +359,7 @@ func TestPrivilegedJournalCutBatch(t *testing.T) {
 // must hold exactly what it held before the batch (and what it holds
 // after it once answered), also when the rollback runs twice. The batch
 // starts from what the previous one left.
-func (sw *cutSwitch) cutEverywhere(t *testing.T, sc *translator.Scope, atom p4v1.WriteRequest_Atomicity, us []p4test.Update) {
+func (sw *cutSwitch) cutEverywhere(t *testing.T, sc *translator.Scope, atom p4test.Atomicity, us []p4test.Update) {
 	t.Helper()
 	read, kernel := sw.state(t)
 	for cut := 0; ; cut++ {
@@ -381,7 +380,7 @@ func (sw *cutSwitch) cutEverywhere(t *testing.T, sc *translator.Scope, atom p4v1
 			// stays.
 			wantRead, wantKernel = sw.state(t)
 			what = "killed after the answer"
-			if slices.Equal(wantRead, read) && atom != p4v1.WriteRequest_ROLLBACK_ON_ERROR {
+			if slices.Equal(wantRead, read) && atom != p4test.RollbackOnError {
 				t.Fatal("the batch changed nothing")
 			}
 		}

@@ -119,8 +119,14 @@ const Verify = p4v1.SetForwardingPipelineConfigRequest_VERIFY
 // Reconcile is the SetForwardingPipelineConfig action RECONCILE_AND_COMMIT.
 const Reconcile = p4v1.SetForwardingPipelineConfigRequest_RECONCILE_AND_COMMIT
 
+// Atomicity is a Write request's atomicity.
+type Atomicity = p4v1.WriteRequest_Atomicity
+
 // ContinueOnError is the Write atomicity CONTINUE_ON_ERROR.
 const ContinueOnError = p4v1.WriteRequest_CONTINUE_ON_ERROR
+
+// RollbackOnError is the Write atomicity ROLLBACK_ON_ERROR.
+const RollbackOnError = p4v1.WriteRequest_ROLLBACK_ON_ERROR
 
 // Match is one field match of an entry.
 type Match = *p4v1.FieldMatch
