@@ -49,7 +49,8 @@ func (pm *portMap) toIfindex(v []byte) (uint32, error) {
 	var i uint32
 	var ok bool
 	if p < uint64(len(pm.dense)) {
-		// Every port below len(dense) is in it (and in ifindex).
+		// Every port of ifindex below len(dense) is in it (1 + its
+		// ifindex); 0 marks no port, so ifindex need not be asked.
 		i, ok = uint32(pm.dense[p]-1), pm.dense[p] != 0
 	} else {
 		i, ok = pm.ifindex[uint32(p)]
