@@ -40,6 +40,18 @@ type pipeline struct {
 	scratch struct{ keys, vals rowBuf }
 }
 
+// attachJournal hands p.jr, just made or reopened, to the parts of the
+// pipeline that journal their changes while a batch is open: the side
+// store and the externs (whose extern store keeps no journal of its own:
+// its records are journaled as extern records). Every path that sets
+// p.jr calls it, so no part writes unjournaled.
+func (p *pipeline) attachJournal() {
+	p.side.jr = p.jr
+	if p.ext != nil {
+		p.ext.jr = p.jr
+	}
+}
+
 // rowBuf is a reusable buffer of map rows.
 type rowBuf []byte
 
@@ -379,10 +391,7 @@ func newPipeline(c *translator.Config, plans []*tablePlan, b, xb *binding, ports
 	if p.jr, err = newJournal(dir); err != nil {
 		return fail(err)
 	}
-	p.side.jr = p.jr
-	if p.ext != nil {
-		p.ext.jr = p.jr
-	}
+	p.attachJournal()
 	if p.config, err = newConfigMap(c); err != nil {
 		return fail(err)
 	}

@@ -278,10 +278,7 @@ func openPipeline(dir string, gen uint64, ports *portMap, log *slog.Logger) (*pi
 	if p.jr, err = openJournal(dir); err != nil {
 		return fail(err)
 	}
-	p.side.jr = p.jr
-	if p.ext != nil {
-		p.ext.jr = p.jr
-	}
+	p.attachJournal()
 	return p, raw, nil
 }
 
