@@ -761,8 +761,11 @@ func (p *pipeline) undo(recs []journalRec) error {
 				}
 			}
 		case jkCounters:
+			if p.ext == nil {
+				return fmt.Errorf("%w: counter cells in a pipeline without externs", errJournalRecord)
+			}
 			m := maps[r.a]
-			if m == nil || p.ext == nil {
+			if m == nil {
 				return fmt.Errorf("%w: counter cells of unnamed map %d", errJournalRecord, r.a)
 			}
 			if err := p.ext.undoCounters(m, r); err != nil {
