@@ -287,11 +287,6 @@ func (p *preparsed) note(v *[]byte) {
 	}
 }
 
-// ready reports whether update i has a pre-parse for its first staging.
-func (p *preparsed) ready(i int) bool {
-	return p != nil && p.items[i].state == preReady
-}
-
 // take returns the pre-parse of update i for its first staging, and marks
 // it used; nil when the update must be parsed now.
 func (p *preparsed) take(i int) *preItem {

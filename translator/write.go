@@ -674,6 +674,12 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 // when it does not parse from its view (nil when it did: it is plain,
 // and has no direct resources).
 func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (e *Entry, tree *p4v1.TableEntry, err error) {
+	if it := w.pre.take(i); it != nil {
+		// Pre-parsed, which it is only for a table the role may
+		// write (preTable), against this config.
+		w.parsed(i)
+		return it.e, te, it.err
+	}
 	cfg := w.d.cfg
 	var wire []byte
 	if w.wires != nil {
@@ -681,12 +687,6 @@ func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (e *Entr
 	}
 	var v *entryView
 	if te == nil && wire != nil {
-		if w.pre.ready(i) {
-			// Pre-parsed: only for a table the role may write.
-			w.parsed(i)
-			it := w.pre.take(i)
-			return it.e, nil, it.err
-		}
 		if w.views != nil {
 			v = &w.views[i].v
 		} else if v = &w.view; !v.parse(wire) {
@@ -709,9 +709,6 @@ func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (e *Entr
 		return nil, te, errorf(ErrPermission, "role %q may not write table %s", w.sc.Role, cfg.Tables[id].Name)
 	}
 	reparse := w.parsed(i)
-	if it := w.pre.take(i); it != nil {
-		return it.e, te, it.err
-	}
 	if w.scratch == nil {
 		// Room for the key of a two-field table; wider keys get an
 		// Entry of their own.
