@@ -170,11 +170,7 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, views []EntryV
 		if it.state == preDelete {
 			scratch = &p.dels[nDel]
 			nDel++
-			t := it.t
-			if id := tableIDOf(te, v); t.ID != id {
-				t = cfg.Tables[id] // a guard: both passes read the id alike
-			}
-			n := len(t.Fields)
+			n := len(it.t.Fields) // both passes read the same table id
 			scratch.Match = p.delMatch[nField : nField : nField+n]
 			nField += n
 		} else if op = opInsert; updates[i].GetType() == p4v1.Update_MODIFY {
@@ -197,14 +193,6 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, views []EntryV
 		it.state = preReady
 	}
 	return p
-}
-
-// tableIDOf returns the table id of te, or of v when te is nil.
-func tableIDOf(te *p4v1.TableEntry, v *entryView) uint32 {
-	if te == nil {
-		return v.tableID
-	}
-	return te.GetTableId()
 }
 
 // preTable returns the table of u, whose table entry's wire is wire (nil
