@@ -588,14 +588,13 @@ func (ps *profileState) checkGroupRoom(g, prev *Group, what string) error {
 // stageIndirect stages an entry of an indirect table: the references it
 // makes must exist, and a one-shot entry brings its hidden members and
 // group along (staged before the entry; a replaced or deleted one-shot
-// entry's are deleted after it).
-func (w *batch) stageIndirect(i int, e *Entry, op writeOp) error {
-	st := w.d.st
-	ts := st.tables[e.Table.ID]
+// entry's are deleted after it). ts is the table's state and prev the
+// entry it holds under e's key (nil when none), which the caller looked
+// up.
+func (w *batch) stageIndirect(i int, e *Entry, op writeOp, ts *tableState, prev *Entry) error {
 	ps := ts.prof
 	prof := ps.p
 	t := e.Table
-	prev := ts.entries[e.skey]
 	// Existence first, so that its error wins over the action's.
 	switch {
 	case op == opInsert && prev != nil:
@@ -631,7 +630,9 @@ func (w *batch) stageIndirect(i int, e *Entry, op writeOp) error {
 			}
 		}
 	}
-	o, u, err := st.stage(e, op)
+	// The one-shot staging above changes the profile, not the slot:
+	// prev is still what ts holds under e's key.
+	o, u, err := ts.stage(e, op, prev)
 	if err != nil {
 		return err
 	}

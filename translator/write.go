@@ -622,16 +622,17 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	if op == opInsert {
 		e.Placement = w.sc.placement(cfg, t)
 	}
-	// The slot's entry, looked up once here for the store (a DELETE or
-	// MODIFY would otherwise look its string key up twice); an INSERT
-	// into an indirect table does not need it.
+	// The slot's entry, looked up once here for all that follows: the
+	// datapath check, the store and, for an indirect table, the
+	// existence check and the one-shot set it replaces. Nothing below
+	// changes the slot before the store stages the entry.
 	ts := w.ts
 	if w.tsOf != t {
 		ts = w.d.st.tables[t.ID]
 		w.tsOf, w.ts = t, ts
 	}
 	var prev *Entry
-	if !e.IsDefault && (op != opInsert || t.Profile == nil) {
+	if !e.IsDefault {
 		prev = ts.entries[e.skey]
 	}
 	if op != opInsert && !e.IsDefault && prev == nil {
@@ -657,7 +658,7 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 		if err := w.need(ExternActionProfiles, "table "+t.Name+" (implemented by action profile "+t.Profile.Name+")"); err != nil {
 			return err
 		}
-		return w.stageIndirect(i, e, op)
+		return w.stageIndirect(i, e, op, ts, prev)
 	}
 	o, u, err := ts.stage(e, op, prev)
 	if err != nil {
