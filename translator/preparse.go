@@ -180,7 +180,7 @@ func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, views []EntryV
 		if v != nil {
 			// Nothing to put back: parsing leaves the wire alone.
 			it.canon1 = it.canon0
-			it.e, it.err = cfg.parseEntryViewIn(it.t, v, wire, op, scratch, &p.enc, false)
+			it.e, it.err = cfg.parseEntryViewIn(it.t, v, wire, op, scratch, &p.enc)
 			if it.err == errNotPlain {
 				*it = preItem{} // parsed under the lock
 				continue

@@ -335,17 +335,19 @@ var errNotPlain = errors.New("not a plain table entry")
 // view v and its encoding wire, with the same checks in the same order
 // and the same result; it returns errNotPlain for what it leaves to the
 // tree (non-DELETE writes to indirect tables, whose Read form is a
-// tree). It does not change v. The Entry keeps nothing of wire or v,
-// but for a DELETE, whose key is never stored.
-func (p *Pipeline) parseEntryView(v *entryView, wire []byte, op writeOp, scratch *Entry, enc *[]byte, reparse bool) (*Entry, error) {
-	return p.parseEntryViewIn(nil, v, wire, op, scratch, enc, reparse)
+// tree). It does not change v, nor wire: parsing it again gives the same
+// Entry, so unlike parseTableEntryWire it needs no word of a parse
+// before. The Entry keeps nothing of wire or v, but for a DELETE, whose
+// key is never stored.
+func (p *Pipeline) parseEntryView(v *entryView, wire []byte, op writeOp, scratch *Entry, enc *[]byte) (*Entry, error) {
+	return p.parseEntryViewIn(nil, v, wire, op, scratch, enc)
 }
 
 // parseEntryViewIn is parseEntryView for a caller that may have looked
 // the table up already: t, when it is not nil and has v's table id, is
 // taken for p.Tables[v.tableID] (the pre-parse has it from its first
 // pass).
-func (p *Pipeline) parseEntryViewIn(t *Table, v *entryView, wire []byte, op writeOp, scratch *Entry, enc *[]byte, reparse bool) (*Entry, error) {
+func (p *Pipeline) parseEntryViewIn(t *Table, v *entryView, wire []byte, op writeOp, scratch *Entry, enc *[]byte) (*Entry, error) {
 	if v.tableID == 0 {
 		return nil, errorf(ErrInvalid, "table_id 0 is only valid in wildcard reads")
 	}
@@ -434,7 +436,9 @@ func (p *Pipeline) parseEntryViewIn(t *Table, v *entryView, wire []byte, op writ
 		}
 		e.Action = ac
 	}
-	if rewrote || reparse {
+	if rewrote {
+		// Canonicalising shortened a value: wire no longer says what
+		// e does.
 		var buf []byte
 		if enc != nil {
 			buf = (*enc)[:0]

@@ -716,7 +716,7 @@ func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (e *Entr
 		w.scratch = &Entry{Match: make([]FieldMatch, 0, 2)}
 	}
 	if v != nil {
-		if ve, verr := cfg.parseEntryView(v, wire, op, w.scratch, &w.enc, reparse); verr != errNotPlain {
+		if ve, verr := cfg.parseEntryView(v, wire, op, w.scratch, &w.enc); verr != errNotPlain {
 			return ve, nil, verr
 		}
 		if te, err = decodeWire(wire); err != nil {
