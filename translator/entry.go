@@ -145,25 +145,20 @@ const (
 // fields must be ignored"). For a MODIFY without action, Action is nil and
 // the caller keeps the stored action.
 func (p *Pipeline) parseTableEntry(te *p4v1.TableEntry, op writeOp) (*Entry, error) {
-	return p.parseTableEntryInto(te, op, nil)
+	return p.parseTableEntryWire(te, nil, op, nil, nil, false)
 }
 
-// parseTableEntryInto is parseTableEntry; for a DELETE it may use scratch
-// (an Entry of any table, reused) instead of allocating, since a deleted
-// key is never stored.
-func (p *Pipeline) parseTableEntryInto(te *p4v1.TableEntry, op writeOp, scratch *Entry) (*Entry, error) {
-	return p.parseTableEntryWire(te, nil, op, scratch, nil, false)
-}
-
-// parseTableEntryWire is parseTableEntryInto for a te whose memory the
+// parseTableEntryWire is parseTableEntry for a te whose memory the
 // caller reuses once the Write is over, when wire (the encoding te was
 // decoded from) is not nil: the Entry then keeps nothing of te's (see
 // own), and te's memory may be reused as soon as the Write is done.
-// With a nil wire, te is the Device's, as for parseTableEntry. enc, when
-// not nil, is a buffer to reuse for re-encoding te. reparse says te was
-// parsed before in this Write: its values were canonicalised in place
-// then, so this parse cannot tell whether wire still says what te does,
-// and te is re-encoded whatever it finds.
+// With a nil wire, te is the Device's, as for parseTableEntry. For a
+// DELETE it may use scratch, when not nil (an Entry of any table,
+// reused), instead of allocating, since a deleted key is never stored.
+// enc, when not nil, is a buffer to reuse for re-encoding te. reparse
+// says te was parsed before in this Write: its values were canonicalised
+// in place then, so this parse cannot tell whether wire still says what
+// te does, and te is re-encoded whatever it finds.
 func (p *Pipeline) parseTableEntryWire(te *p4v1.TableEntry, wire []byte, op writeOp, scratch *Entry, enc *[]byte, reparse bool) (*Entry, error) {
 	if te.GetTableId() == 0 {
 		return nil, errorf(ErrInvalid, "table_id 0 is only valid in wildcard reads")

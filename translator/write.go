@@ -607,7 +607,7 @@ func (w *batch) pushStore(i int, undoFn func()) {
 // its wire alone.
 func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	cfg := w.d.cfg
-	e, te, err := w.parseTableEntry(i, te, op)
+	e, te, err := w.parseUpdateEntry(i, te, op)
 	if err != nil {
 		return err
 	}
@@ -668,13 +668,13 @@ func (w *batch) stageTableEntry(i int, te *p4v1.TableEntry, op writeOp) error {
 	return nil
 }
 
-// parseTableEntry checks that the role may write the table entry of
+// parseUpdateEntry checks that the role may write the table entry of
 // update i and parses it: its pre-parse on the update's first staging,
 // when there is one, else now. te is nil for an entry given by its wire
 // alone; tree is te, or the TableEntry such an entry was decoded into
 // when it does not parse from its view (nil when it did: it is plain,
 // and has no direct resources).
-func (w *batch) parseTableEntry(i int, te *p4v1.TableEntry, op writeOp) (e *Entry, tree *p4v1.TableEntry, err error) {
+func (w *batch) parseUpdateEntry(i int, te *p4v1.TableEntry, op writeOp) (e *Entry, tree *p4v1.TableEntry, err error) {
 	if it := w.pre.take(i); it != nil {
 		// Pre-parsed, which it is only for a table the role may
 		// write (preTable), against this config.
