@@ -61,16 +61,16 @@ func (d *Device) WriteParsed(updates []*p4v1.Update, wires [][]byte, views []Ent
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if pre != nil && pre.cfg != d.cfg {
+		// The config changed since: every update is parsed against
+		// the new one, from what the client sent.
+		pre.unwind()
+		pre = nil
+	}
 	if pre != nil {
 		// The updates never staged look as if never parsed (it runs
 		// before the Unlock).
 		defer pre.unwind()
-		if pre.cfg != d.cfg {
-			// The config changed since: every update is parsed
-			// against the new one, from what the client sent.
-			pre.unwind()
-			pre = nil
-		}
 	}
 	if d.cfg == nil {
 		return nil, errorf(ErrPrecondition, "no forwarding pipeline config: call SetForwardingPipelineConfig first")
