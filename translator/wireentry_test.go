@@ -2,6 +2,7 @@ package translator
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -145,6 +146,19 @@ func FuzzEntryView(f *testing.F) {
 	odd = protowire.AppendVarint(protowire.AppendTag(odd, 1, protowire.VarintType), 9)
 	odd = protowire.AppendVarint(protowire.AppendTag(odd, 1, protowire.VarintType), 1)
 	f.Add(odd, uint8(0), uint8(1))
+	// The view parse's error branches (TestEntryViewErrors), on
+	// wireP4Info; the keyless and @defaultonly tables are not there.
+	for _, c := range viewErrorShapes {
+		var te p4v1.TableEntry
+		if err := prototext.Unmarshal([]byte(c.text), &te); err != nil {
+			f.Fatalf("%s: %v", c.text, err)
+		}
+		b, err := proto.Marshal(&te)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b, uint8(c.op), uint8(1))
+	}
 	ps := viewPipelines(f)
 	f.Fuzz(func(t *testing.T, b []byte, op uint8, pipe uint8) {
 		var v entryView
@@ -331,4 +345,101 @@ func encodedState(t *testing.T, d *Device) string {
 	}
 	slices.Sort(lines)
 	return strings.Join(lines, "\n")
+}
+
+// viewErrorShapes are plain entries the view parse refuses, one for each
+// of its error branches, on wireP4Info (viewErrorP4Info adds tables 4
+// and 5), with the op that reaches the branch.
+var viewErrorShapes = []struct {
+	op   writeOp
+	text string
+}{
+	{opInsert, `match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 10 params { param_id: 1 value: "\x01" } params { param_id: 2 value: "\x02" } } }`},
+	{opDelete, `table_id: 99 match { field_id: 1 exact { value: "\x01" } }`},
+	{opInsert, `table_id: 4 action { action { action_id: 10 params { param_id: 1 value: "\x01" } params { param_id: 2 value: "\x02" } } }`},
+	{opInsert, `table_id: 1 match { field_id: 1 exact { value: "\x01" } } priority: 5 action { action { action_id: 10 params { param_id: 1 value: "\x01" } params { param_id: 2 value: "\x02" } } }`},
+	{opDelete, `table_id: 3 match { field_id: 3 exact { value: "\x01" } }`},
+	{opDelete, `table_id: 1 match { field_id: 9 exact { value: "\x01" } }`},
+	{opDelete, `table_id: 1 match { field_id: 1 exact { value: "\x01" } } match { field_id: 1 exact { value: "\x02" } }`},
+	{opDelete, `table_id: 1 match { field_id: 1 lpm { value: "\x01\x00" prefix_len: 8 } }`},
+	{opDelete, `table_id: 1 match { field_id: 1 exact { value: "\x01\x02\x03" } }`},
+	{opDelete, `table_id: 1 match { field_id: 1 exact { } }`},
+	{opDelete, `table_id: 1`},
+	{opDelete, `table_id: 2 match { field_id: 1 lpm { value: "\x0a\x00\x00\x01" prefix_len: 8 } }`},
+	{opDelete, `table_id: 2 match { field_id: 1 lpm { value: "\x0a\x00\x00\x00" prefix_len: 33 } }`},
+	{opDelete, `table_id: 3 match { field_id: 1 ternary { value: "\x01" mask: "\x00" } } match { field_id: 3 exact { value: "\x01" } } priority: 1`},
+	{opDelete, `table_id: 3 match { field_id: 1 ternary { value: "\x03" mask: "\x01" } } match { field_id: 3 exact { value: "\x01" } } priority: 1`},
+	{opInsert, `table_id: 2 match { field_id: 1 lpm { value: "\x0a\x00\x00\x00" prefix_len: 8 } } idle_timeout_ns: 5 action { action { action_id: 10 params { param_id: 1 value: "\x01" } params { param_id: 2 value: "\x02" } } }`},
+	{opModify, `table_id: 1 match { field_id: 1 exact { value: "\x01" } } idle_timeout_ns: -1`},
+	{opModify, `table_id: 1 match { field_id: 1 exact { value: "\x01" } } metadata: "p4tcd:datapath-created"`},
+	{opInsert, `table_id: 1 match { field_id: 1 exact { value: "\x01" } }`},
+	{opInsert, `table_id: 2 match { field_id: 1 lpm { value: "\x0a\x00\x00\x00" prefix_len: 8 } } action { action { action_id: 11 } }`},
+	{opInsert, `table_id: 2 match { field_id: 1 lpm { value: "\x0a\x00\x00\x00" prefix_len: 8 } } action { action { action_id: 77 } }`},
+	{opInsert, `table_id: 5 match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 10 params { param_id: 1 value: "\x01" } params { param_id: 2 value: "\x02" } } }`},
+	{opInsert, `table_id: 1 match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 10 params { param_id: 9 value: "\x01" } } }`},
+	{opInsert, `table_id: 1 match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 10 params { param_id: 1 value: "\x01" } params { param_id: 1 value: "\x02" } } }`},
+	{opInsert, `table_id: 1 match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 10 params { param_id: 1 value: "\x01\x02" } params { param_id: 2 value: "\x02" } } }`},
+	{opInsert, `table_id: 1 match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 10 params { param_id: 1 value: "" } params { param_id: 2 value: "\x02" } } }`},
+	{opModify, `table_id: 1 match { field_id: 1 exact { value: "\x01" } } action { action { action_id: 10 params { param_id: 1 value: "\x01" } } }`},
+}
+
+// viewErrorP4Info is wireP4Info with a keyless table (4) and a table
+// whose only action is @defaultonly (5).
+const viewErrorP4Info = wireP4Info + `
+tables {
+  preamble { id: 4 name: "w.keyless" }
+  action_refs { id: 10 }
+  size: 1
+}
+tables {
+  preamble { id: 5 name: "w.defonly" }
+  match_fields { id: 1 name: "k" bitwidth: 8 match_type: EXACT }
+  action_refs { id: 10 scope: DEFAULT_ONLY }
+  size: 8
+}
+`
+
+// TestEntryViewErrors: for each of the view parse's error branches,
+// parseEntryView refuses the entry with the same code and message as
+// parseTableEntryWire refuses the tree it decodes to. FuzzEntryView
+// checks the same and more, but only under -fuzz; this runs in go test.
+func TestEntryViewErrors(t *testing.T) {
+	var info p4configv1.P4Info
+	if err := prototext.Unmarshal([]byte(viewErrorP4Info), &info); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Compile(&info)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, c := range viewErrorShapes {
+		var te p4v1.TableEntry
+		if err := prototext.Unmarshal([]byte(c.text), &te); err != nil {
+			t.Fatalf("%s: %v", c.text, err)
+		}
+		b, err := proto.Marshal(&te)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v entryView
+		if !v.parse(b) {
+			t.Fatalf("%s: not plain", c.text)
+		}
+		_, gerr := p.parseEntryView(&v, b, c.op, nil, nil)
+		_, werr := p.parseTableEntryWire(&te, b, c.op, nil, nil, false)
+		if gerr == nil || gerr == errNotPlain {
+			t.Errorf("%s: view parse: %v, want an error", c.text, gerr)
+			continue
+		}
+		var gc, wc *codedError
+		if !errors.As(gerr, &gc) || !errors.As(werr, &wc) || gc.sentinel != wc.sentinel || gc.msg != wc.msg {
+			t.Errorf("%s:\nview: %v (%#v)\ntree: %v (%#v)", c.text, gerr, gc, werr, wc)
+			continue
+		}
+		if seen[gc.msg] {
+			t.Errorf("%s: %q again: the shape reaches no new branch", c.text, gc.msg)
+		}
+		seen[gc.msg] = true
+	}
 }
