@@ -902,8 +902,7 @@ type entryAlloc struct {
 	// entry a backend stores. It describes bytes that never change, so
 	// it holds for any copy of the Entry whose wire starts there, and is
 	// wrong for none (a wire carved later starts elsewhere); it is set
-	// once, before the entry is shared. It sits in what was used's
-	// upper byte: the block does not grow.
+	// once, before the entry is shared.
 	bare uint8
 	// mem holds the bytes the entry owns: its key and mask blobs, its
 	// store key and its copy of the Read form with the values it

@@ -86,11 +86,12 @@ type canonUndo struct {
 
 // preparse parses the plain table-entry updates of a Write against the
 // current config, without Device.mu, or returns nil when there is
-// nothing worth it. Only what parseTableEntryWire decides alone is
-// parsed here: INSERT, MODIFY and DELETE of non-default entries of
-// direct tables the scope may write. Everything else — and the role
-// check, which comes first — happens under the lock at the update's
-// turn, as do the checks against the store.
+// nothing worth it. Only what parseTableEntryWire (or, for an entry
+// given by its wire alone, parseEntryViewIn) decides alone is parsed
+// here: INSERT, MODIFY and DELETE of non-default entries of direct
+// tables the scope may write. Everything else — and the role check,
+// which comes first — happens under the lock at the update's turn, as
+// do the checks against the store.
 func (d *Device) preparse(updates []*p4v1.Update, wires [][]byte, views []EntryView, sc *Scope) *preparsed {
 	switch least := d.preparseMin; {
 	case least < 0:

@@ -457,9 +457,10 @@ func (p *Pipeline) parseEntryViewIn(t *Table, v *entryView, wire []byte, op writ
 	return e, nil
 }
 
-// appendReadForm is appendReadForm for the entry e parsed from v and
-// wire: the entry as the client sent it, with the values e holds in
-// their canonical form, as parsing a tree leaves the tree.
+// appendReadForm is the package-level appendReadForm for the entry e
+// parsed from v and wire: the entry as the client sent it, with the
+// values e holds in their canonical form, as parsing a tree leaves the
+// tree.
 func (v *entryView) appendReadForm(b, wire []byte, e *Entry) []byte {
 	t := e.Table
 	if v.tableID != 0 {
